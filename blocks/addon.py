@@ -1,0 +1,122 @@
+"""Addons: a folder with ``addon.json`` and its network files, loaded safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from blocks.backends import Network, load_network
+from blocks.config import AddonConfig
+from blocks.spec import Node, StackError, parse_stack
+
+if TYPE_CHECKING:
+    from blocks.voice import Voice
+
+ADDONS_DIR = Path(__file__).resolve().parent.parent / "addons"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class AddonError(ValueError):
+    """An addon cannot be found, or its config or files are invalid."""
+
+
+def addons_dir() -> Path:
+    """The folder addons are looked up in: ``$VOXSTACK_ADDONS`` or the repository's ``addons/``."""
+    return Path(os.environ.get("VOXSTACK_ADDONS", ADDONS_DIR)).resolve()
+
+
+def addon_path(name: str, root: Path | None = None) -> Path:
+    """The folder of addon ``name``; refuses names that could leave the addons folder."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise AddonError(
+            f"invalid addon name {name!r}: use letters, digits, '-', '_' or '.', no path separators or '..'"
+        )
+    base = (root or addons_dir()).resolve()
+    folder = (base / name).resolve()
+    if not folder.is_relative_to(base):
+        raise AddonError(f"addon {name!r} resolves outside the addons folder")
+    if not (folder / "addon.json").is_file():
+        raise AddonError(f"no addon named {name!r} in {base} (known: {list_addons(base)})")
+    return folder
+
+
+def list_addons(root: Path | None = None) -> list[str]:
+    base = (root or addons_dir()).resolve()
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / "addon.json").is_file() and _NAME.match(p.name))
+
+
+class Addon:
+    """A parsed addon: config, validated stack, and its networks (loaded once, on first use)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        config_file = self.folder / "addon.json"
+        try:
+            raw = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise AddonError(f"{config_file}: cannot read addon config ({error})") from None
+        try:
+            self.config = AddonConfig.model_validate(raw)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+            raise AddonError(f"{config_file}: {where}: {first['msg']}") from None
+        try:
+            self.stack_nodes: list[Node] = parse_stack(self.config.stack)
+        except StackError as error:
+            raise AddonError(f"{config_file}: {error}") from None
+        self._networks: dict[str, Network] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def resolve(self, relative: str) -> Path:
+        """A file inside the addon folder; anything leaving it (``..``, absolute, symlink) is refused."""
+        path = (self.folder / relative).resolve()
+        if not path.is_relative_to(self.folder):
+            raise AddonError(f"addon {self.name!r}: {relative!r} points outside the addon folder")
+        return path
+
+    def networks_with_role(self, role: str) -> list[str]:
+        return [name for name, net in self.config.networks.items() if net.role == role]
+
+    def network(self, name: str) -> Network:
+        """The loaded network ``name`` (loads it on first call, once)."""
+        with self._lock:
+            if name not in self._networks:
+                if name not in self.config.networks:
+                    raise AddonError(
+                        f"addon {self.name!r} has no network {name!r} (has {sorted(self.config.networks)})"
+                    )
+                config = self.config.networks[name]
+                path = self.resolve(config.file)
+                if not path.is_file() and self.config.build:
+                    raise AddonError(
+                        f"addon {self.name!r}: network file {config.file} is missing; build it with: "
+                        f"{self.config.build}"
+                    )
+                self._networks[name] = load_network(name, config, path, self.config.backend)
+            return self._networks[name]
+
+    def loaded_networks(self) -> list[Network]:
+        return list(self._networks.values())
+
+    def voice(self) -> Voice:
+        from blocks.voice import Voice
+
+        return Voice(self)
+
+
+def load_addon(name: str, root: Path | str | None = None) -> Voice:
+    """Load addon ``name`` and build its stack: the returned Voice streams and synthesizes."""
+    return Addon(addon_path(name, Path(root) if root else None)).voice()

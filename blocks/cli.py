@@ -1,0 +1,116 @@
+"""The ``voxstack`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import soundfile
+import typer
+from tqdm import tqdm
+
+from blocks.addon import AddonError, addon_path, list_addons, load_addon
+from blocks.components.text import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="voxstack: streaming text to speech.")
+addons_app = typer.Typer(no_args_is_help=True, help="List and inspect addons.")
+app.add_typer(addons_app, name="addons")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def read_text(text: str | None, file: Path | None) -> str:
+    if text is not None and file is not None:
+        fail("give TEXT or --file, not both")
+    if file is not None:
+        try:
+            return sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            fail(f"cannot read {file}: {error}")
+    if text is None or text == "-":
+        if sys.stdin.isatty():
+            fail("no text: give TEXT, --file PATH, or pipe text on stdin")
+        return sys.stdin.read()
+    return text
+
+
+@app.command()
+def synthesize(
+    text: Annotated[str | None, typer.Argument(help="Text to speak ('-' or omitted: stdin).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")] = Path("out.wav"),
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
+    addon: Annotated[str, typer.Option(help="Addon (voice model) to use.")] = "piper-joe",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives identical audio.")] = 0,
+    length_scale: Annotated[float | None, typer.Option(help="Speaking time multiplier (>1 slower).")] = None,
+    noise_scale: Annotated[float | None, typer.Option(help="Prior noise scale.")] = None,
+    noise_w: Annotated[float | None, typer.Option(help="Duration noise scale.")] = None,
+    marks: Annotated[Path | None, typer.Option(help="Write speech marks (JSON lines) here.")] = None,
+) -> None:
+    """Synthesize TEXT into a WAV file, streaming utterance by utterance."""
+    content = read_text(text, file)
+    try:
+        voice = load_addon(addon)
+        stream = voice.stream(content, seed=seed, length_scale=length_scale,
+                              noise_scale=noise_scale, noise_w=noise_w)
+        first = next(stream)
+    except (InputError, AddonError) as error:
+        fail(str(error))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    mark_lines: list[str] = []
+    show = first.utterances > 3 and sys.stderr.isatty()
+    with soundfile.SoundFile(output, "w", samplerate=voice.sample_rate, channels=1, subtype="PCM_16") as wav, \
+            tqdm(total=first.utterances, unit="utt", disable=not show) as progress:
+        for chunk in _chain(first, stream):
+            wav.write(np.clip(chunk.samples, -1.0, 1.0))
+            written += chunk.samples.shape[0]
+            mark_lines += [json.dumps(m, ensure_ascii=False) for m in chunk.marks]
+            progress.n = chunk.utterance + (1 if chunk.last else 0)
+            progress.refresh()
+    if marks is not None:
+        marks.write_text("".join(line + "\n" for line in mark_lines), encoding="utf-8")
+    typer.echo(f"wrote {output} ({written / voice.sample_rate:.2f} s at {voice.sample_rate} Hz)")
+
+
+def _chain(first, rest):  # type: ignore[no-untyped-def]
+    yield first
+    yield from rest
+
+
+@addons_app.command("list")
+def addons_list() -> None:
+    """List the addons that can be loaded."""
+    for name in list_addons():
+        config = json.loads((addon_path(name) / "addon.json").read_text(encoding="utf-8"))
+        typer.echo(f"{name}\t{config.get('version', '?')}\t{config.get('sample_rate', '?')} Hz\t"
+                   f"{config.get('description', '')}")
+
+
+@addons_app.command("inspect")
+def addons_inspect(name: str) -> None:
+    """Show an addon's stack tree, networks and backend."""
+    try:
+        voice = load_addon(name)
+    except AddonError as error:
+        fail(str(error))
+    typer.echo(voice.describe())
+
+
+@app.command()
+def serve(
+    config: Annotated[Path, typer.Option(help="Serve config file.")] = Path("serve_configs/local.yaml"),
+) -> None:
+    """Run the voice service on a local Ray (http://127.0.0.1:8000)."""
+    from deployments.run import run_local
+
+    run_local(config)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,10 @@
+"""Built-in components; importing this package registers them."""
+
+from blocks.components import (  # noqa: F401
+    decoder,
+    diagnostics,
+    effects,
+    encoders,
+    frontend,
+    upsampler,
+)

@@ -1,0 +1,99 @@
+"""Decoder and vocoder blocks: a frame network run on context windows of the upstream frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from blocks.addon import Addon
+from blocks.components.windowed import windowed
+from blocks.config import ScheduleConfig
+from blocks.core import Chunk, Request, StreamableBlock, Tensors
+from blocks.registry import register
+
+
+class FrameNetworkOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    network: str | None = None
+    """Network to run (default: the addon's only network with this block's role)."""
+    context: int = Field(default=32, ge=0)
+    """Frames of context on each side of a chunk, cropped from the output."""
+    mask_input: str | None = "mask"
+    """Input fed an all-ones frame mask, if the network declares it."""
+    schedule: ScheduleConfig | None = None
+    """Chunk schedule (default: the addon's)."""
+
+
+class FrameNetworkBlock(StreamableBlock):
+    """Shared body of Decoder and Vocoder: one network over windows of frames."""
+
+    Options = FrameNetworkOptions
+    role = "decoder"
+    samples_per_frame = 1
+
+    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(addon, options)
+        assert addon is not None, f"{type(self).__name__} needs an addon"
+        name = self.options.network or self._default_network(addon)
+        self.network = addon.network(name)
+        self.frame_input = next(n for n in self.network.input_names if n != self.options.mask_input)
+        self.output = self.network.output_names[0]
+        self.has_mask = self.options.mask_input in self.network.input_names
+
+    def _default_network(self, addon: Addon) -> str:
+        found = addon.networks_with_role(self.role)
+        if len(found) != 1:
+            raise ValueError(
+                f"{type(self).__name__}: addon {addon.name!r} has {len(found)} networks with role "
+                f"{self.role!r} ({found}); name one with the 'network' option"
+            )
+        return found[0]
+
+    def run_frames(self, frames: np.ndarray) -> np.ndarray:
+        feeds = {self.frame_input: frames}
+        if self.has_mask:
+            feeds[self.options.mask_input] = np.ones((1, 1, frames.shape[-1]), np.float32)
+        return self.network.run(feeds)[self.output]
+
+    def stream(
+        self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
+    ) -> Iterator[Chunk]:
+        if upstream is None:
+            raise ValueError(f"{type(self).__name__} needs an upstream StreamableBlock")
+        schedule = request.schedule or self.options.schedule or self.addon.config.schedule
+        for chunk in windowed(upstream, self.run_frames, schedule, self.options.context, self.samples_per_frame):
+            if request.cancelled is not None and request.cancelled():
+                return
+            yield chunk
+
+    def warm_up(self) -> None:
+        frames = np.zeros((1, self._channels(), 16), np.float32)
+        self.run_frames(frames)
+
+    def _channels(self) -> int:
+        spec = next(s for s in self.network.config.inputs if s.name == self.frame_input)
+        return next((d for d in spec.shape[1:2] if isinstance(d, int)), 1)
+
+
+@register("Decoder")
+class Decoder(FrameNetworkBlock):
+    """Acoustic frames on demand through the addon's decoder network."""
+
+    role = "decoder"
+
+
+@register("Vocoder")
+class Vocoder(FrameNetworkBlock):
+    """Frames to audio: chunks of float32 samples, ``hop_length`` per frame."""
+
+    role = "vocoder"
+
+    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(addon, options)
+        assert addon is not None
+        self.samples_per_frame = addon.config.hop_length
+
+    def run_frames(self, frames: np.ndarray) -> np.ndarray:
+        return super().run_frames(frames).reshape(-1).astype(np.float32, copy=False)

@@ -1,0 +1,59 @@
+"""Encoders: the addon's encoder networks as a SequenceBlockContainer."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from blocks.addon import Addon
+from blocks.components.network_block import feeds_for
+from blocks.containers import SequenceBlockContainer
+from blocks.core import Block, Request, SequenceBlock, Tensors
+from blocks.registry import register
+
+
+class NetworkOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    network: str
+
+
+@register("Network")
+class NetworkBlock(SequenceBlock):
+    """Runs one network of the addon once per utterance."""
+
+    Options = NetworkOptions
+
+    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(addon, options)
+        assert addon is not None, "a Network block needs an addon"
+        self.network = addon.network(self.options.network)
+
+    def run(self, inputs: Tensors, request: Request) -> Tensors:
+        return self.network.run(feeds_for(self.network, inputs, request))
+
+
+class EncodersOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    networks: list[str] | None = None
+    """Encoder networks to run, in order (default: every network with role ``encoder``)."""
+
+
+@register("Encoders")
+class Encoders(SequenceBlockContainer):
+    """Creates one Network block per encoder network of the addon and runs them in order."""
+
+    Options = EncodersOptions
+    slots = {}
+
+    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
+        assert addon is not None, "Encoders needs an addon"
+        opts = options if options is not None else EncodersOptions()
+        names = opts.networks or addon.networks_with_role("encoder")
+        if not names:
+            raise ValueError(f"addon {addon.name!r} declares no network with role 'encoder'")
+        blocks: list[SequenceBlock] = [
+            NetworkBlock(addon, NetworkOptions(network=name)) for name in names
+        ]
+        super().__init__(addon, opts, blocks)
+
+    def children(self) -> list[Block]:
+        return list(self.blocks)

@@ -1,0 +1,146 @@
+"""Frontend: text -> utterances -> phoneme ids, remembering which ids belong to which word."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import BaseModel
+
+from blocks.addon import Addon, AddonError
+from blocks.components import text as textlib
+from blocks.components.espeak import Espeak
+from blocks.components.text import InputError, Span
+from blocks.config import FrontendConfig
+from blocks.core import Request, SequenceBlock, Tensors
+from blocks.registry import register
+
+_BOS, _EOS, _PAD = "^", "$", "_"
+_LANGUAGE_FLAG = re.compile(r"\([^)]*\)")
+_PAUSE_AFTER = ",:;"
+
+
+@dataclass
+class Word:
+    span: Span
+    first_id: int
+    """Index of the word's first phoneme id in the utterance's ids."""
+    phonemes: str
+
+
+@dataclass
+class Utterance:
+    """One complete utterance: its place in the input text, its phoneme ids and its words."""
+
+    span: Span
+    ids: list[int]
+    words: list[Word] = field(default_factory=list)
+
+    def tensors(self) -> Tensors:
+        return {
+            "input": np.asarray([self.ids], dtype=np.int64),
+            "input_lengths": np.asarray([len(self.ids)], dtype=np.int64),
+        }
+
+
+@register("EspeakFrontend")
+class EspeakFrontend(SequenceBlock):
+    """espeak-ng IPA phonemes mapped to the voice's ids (BOS, PAD between ids, EOS).
+
+    Characters the voice has no id for are dropped; espeak spells out digits and symbols.
+    """
+
+    Options = FrontendConfig
+
+    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(addon, options)
+        self.id_map = self._load_map(addon)
+        self.espeak = Espeak(self.options.voice)
+
+    def _load_map(self, addon: Addon | None) -> dict[str, list[int]]:
+        source = self.options.phoneme_id_map
+        if isinstance(source, dict):
+            return source
+        if addon is None:
+            raise AddonError("a phoneme_id_map file needs an addon")
+        path = addon.resolve(source)
+        if not path.is_file():
+            hint = f"; build it with: {addon.config.build}" if addon.config.build else ""
+            raise AddonError(f"addon {addon.name!r}: phoneme map file {source} is missing{hint}")
+        return json.loads(path.read_text(encoding="utf-8"))["phoneme_id_map"]
+
+    def check(self, text: str) -> str:
+        """Validate request text: a non-empty string under the limit. Returns it cleaned."""
+        if not isinstance(text, str):
+            raise InputError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise InputError("text is empty or only whitespace")
+        if len(text) > self.options.max_chars:
+            raise InputError(f"text has {len(text)} characters; the limit is {self.options.max_chars}")
+        return textlib.clean(text)
+
+    def split(self, text: str) -> list[Span]:
+        """Utterance spans of already-checked text (cheap: no phonemization)."""
+        return textlib.utterances(text, self.options.max_utterance_chars)
+
+    def utterances(self, text: str) -> Iterator[Utterance]:
+        """Check, split and phonemize ``text``, lazily, utterance by utterance."""
+        for span in self.split(self.check(text)):
+            utterance = self.phonemize(span)
+            if len(utterance.ids) > 3:  # more than BOS, PAD, EOS: something to say
+                yield utterance
+
+    def phonemize(self, span: Span) -> Utterance:
+        ids = list(self.id_map[_BOS]) + list(self.id_map[_PAD])
+        words: list[Word] = []
+        for clause in textlib.clauses(span.text):
+            clause = Span(span.start + clause.start, span.start + clause.end, clause.text)
+            body = clause.text.rstrip(".!?…,;:\"')]’” ")
+            terminator = clause.text[len(body) :].strip()
+            groups = _LANGUAGE_FLAG.sub("", self.espeak.phonemes(body)).split()
+            tokens = textlib.words(clause)
+            owners = self._assign(groups, tokens)
+            for index, group in enumerate(groups):
+                first = len(ids)
+                for char in unicodedata.normalize("NFD", group + " "):
+                    self._append(ids, char)
+                if owners[index] is not None and (not words or words[-1].span != owners[index]):
+                    words.append(Word(owners[index], first, group))
+            ids = ids[:-2] if ids[-2:] == [*self.id_map[" "], *self.id_map[_PAD]] else ids
+            punct = next((c for c in reversed(terminator) if c in ".!?,;:"), "")
+            if punct:
+                self._append(ids, punct)
+                if punct in _PAUSE_AFTER:
+                    self._append(ids, " ")
+            elif groups:
+                self._append(ids, " ")
+        ids += self.id_map[_EOS]
+        return Utterance(span, ids, words)
+
+    def _append(self, ids: list[int], char: str) -> None:
+        if char in self.id_map:
+            ids += self.id_map[char]
+            ids += self.id_map[_PAD]
+
+    def _assign(self, groups: list[str], tokens: list[Span]) -> list[Span | None]:
+        """Which word each phoneme group belongs to (espeak may say one word as several)."""
+        if not tokens:
+            return [None] * len(groups)
+        if len(groups) == len(tokens):
+            return list(tokens)
+        counts = [max(1, len(self.espeak.phonemes(t.text).split())) for t in tokens]
+        if sum(counts) == len(groups):
+            return [t for t, n in zip(tokens, counts, strict=True) for _ in range(n)]
+        return [tokens[min(len(tokens) - 1, i * len(tokens) // max(len(groups), 1))] for i in range(len(groups))]
+
+    def run(self, inputs: Tensors, request: Request) -> Tensors:
+        """``text`` (a 0-d string array) -> ids of its first utterance."""
+        text = str(np.asarray(inputs["text"]).item())
+        utterance = next(self.utterances(text), None)
+        if utterance is None:
+            raise InputError("text contains nothing that can be spoken")
+        return utterance.tensors()

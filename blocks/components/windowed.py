@@ -1,0 +1,87 @@
+"""Run a frame network chunk by chunk with context on each side, cropping to the chunk.
+
+With enough context (the network's receptive field) the chunked output equals the
+whole-utterance output; the schedule trades first-chunk latency against per-call overhead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from blocks.config import ScheduleConfig
+from blocks.core import Chunk
+
+
+def chunk_sizes(schedule: ScheduleConfig) -> Iterator[int]:
+    """``first``, then growing by ``growth`` up to ``max``, forever."""
+    size = float(schedule.first)
+    while True:
+        yield int(min(size, schedule.max))
+        size = min(size * schedule.growth, schedule.max)
+
+
+class FrameBuffer:
+    """Frames pulled from upstream on demand, forgetting what no later window needs."""
+
+    def __init__(self, upstream: Iterator[Chunk]) -> None:
+        self.upstream = upstream
+        self.frames: np.ndarray | None = None
+        self.offset = 0  # absolute index of self.frames[..., 0]
+        self.done = False
+
+    @property
+    def end(self) -> int:
+        return self.offset + (0 if self.frames is None else self.frames.shape[-1])
+
+    def fill_to(self, index: int) -> None:
+        while not self.done and self.end < index:
+            try:
+                chunk = next(self.upstream)
+            except StopIteration:
+                self.done = True
+                break
+            data = chunk.data
+            self.frames = data if self.frames is None else np.concatenate([self.frames, data], axis=-1)
+            self.done = chunk.last
+
+    def window(self, start: int, stop: int) -> np.ndarray:
+        assert self.frames is not None
+        return self.frames[..., start - self.offset : stop - self.offset]
+
+    def forget_before(self, index: int) -> None:
+        if self.frames is not None and index > self.offset:
+            drop = min(index - self.offset, self.frames.shape[-1])
+            self.frames = self.frames[..., drop:]
+            self.offset += drop
+
+
+def windowed(
+    upstream: Iterator[Chunk],
+    run: Callable[[np.ndarray], np.ndarray],
+    schedule: ScheduleConfig,
+    context: int,
+    scale: int = 1,
+) -> Iterator[Chunk]:
+    """Yield ``run`` over scheduled chunks of upstream frames, ``scale`` outputs per frame.
+
+    ``run`` maps frames ``[..., n]`` to outputs ``[..., n * scale]``.
+    """
+    buffer = FrameBuffer(upstream)
+    position = 0
+    for size in chunk_sizes(schedule):
+        buffer.fill_to(position + size + context)
+        stop = min(position + size, buffer.end)
+        last = buffer.done and stop == buffer.end
+        if stop <= position:
+            yield Chunk(np.zeros((0,) if scale > 1 else (0, 0), np.float32), position * scale, True)
+            return
+        lo, hi = max(0, position - context), min(buffer.end, stop + context)
+        out = run(buffer.window(lo, hi))
+        cropped = out[..., (position - lo) * scale : (stop - lo) * scale]
+        yield Chunk(cropped, position * scale, last)
+        if last:
+            return
+        position = stop
+        buffer.forget_before(position - context)

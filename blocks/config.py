@@ -1,0 +1,91 @@
+"""The addon config (``addon.json``) as pydantic models. Unknown keys are errors."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TensorSpec(Strict):
+    """A network input: its name, dtype and shape (ints, or symbols bound at run time)."""
+
+    name: str
+    dtype: Literal["float32", "int64", "int32", "bool"] = "float32"
+    shape: list[int | str] = Field(default_factory=list)
+    random: Literal["normal"] | None = None
+    """Drawn by the block from the request's seeded generator instead of read from the tensors."""
+
+
+class NetworkConfig(Strict):
+    """One exported network of the addon."""
+
+    file: str
+    """Path relative to the addon folder; it may not leave the folder."""
+    format: Literal["onnx", "torchscript", "torch_export"]
+    inputs: list[TensorSpec]
+    outputs: list[str]
+    role: Literal["encoder", "decoder", "vocoder", "other"] = "other"
+    """What the default components pick it for: Encoders run every ``encoder`` network."""
+
+
+class BackendConfig(Strict):
+    """Where and how networks run; chosen once, when the addon loads."""
+
+    kind: Literal["onnxruntime", "torch"] = "onnxruntime"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    threads: int | None = Field(default=None, ge=1)
+    """Intra-op threads per network (None: the runtime's default)."""
+
+
+class ScheduleConfig(Strict):
+    """Frames per chunk: small first (latency), growing (efficiency), capped."""
+
+    first: int = Field(default=16, ge=1)
+    growth: float = Field(default=2.0, ge=1.0)
+    max: int = Field(default=256, ge=1)
+
+
+class FrontendConfig(Strict):
+    """Text to utterances to phoneme ids."""
+
+    type: str = "EspeakFrontend"
+    voice: str = "en-us"
+    """espeak-ng voice name."""
+    phoneme_id_map: dict[str, list[int]] | str = "networks/voice.json"
+    """The map itself, or a JSON file in the addon holding it under ``phoneme_id_map``."""
+    max_chars: int = Field(default=20_000, ge=1)
+    """Longest accepted input text, in characters."""
+    max_utterance_chars: int = Field(default=300, ge=8)
+    """Longer sentences are split at clause, then word, boundaries."""
+
+
+class SynthesisDefaults(Strict):
+    length_scale: float = Field(default=1.0, gt=0)
+    noise_scale: float = Field(default=0.667, ge=0)
+    noise_w: float = Field(default=0.8, ge=0)
+
+
+class AddonConfig(Strict):
+    """Everything an addon declares: audio parameters, networks, the stack, the backend."""
+
+    name: str
+    version: str
+    description: str = ""
+    sample_rate: int = Field(gt=0)
+    hop_length: int = Field(gt=0)
+    """Audio samples per acoustic frame."""
+    frontend: FrontendConfig = Field(default_factory=FrontendConfig)
+    defaults: SynthesisDefaults = Field(default_factory=SynthesisDefaults)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    networks: dict[str, NetworkConfig]
+    stack: Any
+    """The block graph: a list of StreamableBlocks (see ``blocks.spec``)."""
+    voices: list[str] = Field(default_factory=lambda: ["default"])
+    build: str | None = None
+    """Command that builds missing network files, shown in errors."""

@@ -1,0 +1,102 @@
+"""Containers: blocks made of blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from blocks.core import Block, Chunk, Request, SequenceBlock, StreamableBlock, Tensors
+from blocks.registry import register
+
+if TYPE_CHECKING:
+    from blocks.addon import Addon
+
+
+@register("SequenceBlockContainer")
+class SequenceBlockContainer(SequenceBlock):
+    """Nested SequenceBlocks run in order; each sees the tensors produced before it."""
+
+    slots = {"blocks": (SequenceBlock, True)}
+
+    def __init__(
+        self,
+        addon: Addon | None = None,
+        options: BaseModel | None = None,
+        blocks: list[SequenceBlock] | None = None,
+    ) -> None:
+        super().__init__(addon, options)
+        self.blocks: list[SequenceBlock] = list(blocks or [])
+
+    def children(self) -> list[Block]:
+        return list(self.blocks)
+
+    def run(self, inputs: Tensors, request: Request) -> Tensors:
+        tensors = dict(inputs)
+        produced: Tensors = {}
+        for block in self.blocks:
+            outputs = block.run(tensors, request)
+            tensors.update(outputs)
+            produced.update(outputs)
+        return produced
+
+
+@register("StreamableStack")
+class StreamableStack(StreamableBlock):
+    """StreamableBlocks chained: each pulls chunks from the one before it."""
+
+    slots = {"stack": (StreamableBlock, True)}
+
+    def __init__(
+        self,
+        addon: Addon | None = None,
+        options: BaseModel | None = None,
+        stack: list[StreamableBlock] | None = None,
+    ) -> None:
+        super().__init__(addon, options)
+        self.stack: list[StreamableBlock] = list(stack or [])
+
+    def children(self) -> list[Block]:
+        return list(self.stack)
+
+    def stream(
+        self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
+    ) -> Iterator[Chunk]:
+        for block in self.stack:
+            upstream = block.stream(upstream, inputs, request)
+        assert upstream is not None
+        return upstream
+
+
+@register("StreamablePipeline")
+class StreamablePipeline(StreamableBlock):
+    """Exactly one SequenceBlock, then one StreamableBlock fed by its tensors.
+
+    The sequence block's outputs are merged into the utterance's tensors, so
+    later blocks (and the caller, for speech marks) can read them.
+    """
+
+    slots = {"sequence_block": (SequenceBlock, False), "streamable_block": (StreamableBlock, False)}
+
+    def __init__(
+        self,
+        addon: Addon | None = None,
+        options: BaseModel | None = None,
+        sequence_block: SequenceBlock | None = None,
+        streamable_block: StreamableBlock | None = None,
+    ) -> None:
+        super().__init__(addon, options)
+        if sequence_block is None or streamable_block is None:
+            raise ValueError("StreamablePipeline needs a sequence_block and a streamable_block")
+        self.sequence_block = sequence_block
+        self.streamable_block = streamable_block
+
+    def children(self) -> list[Block]:
+        return [self.sequence_block, self.streamable_block]
+
+    def stream(
+        self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
+    ) -> Iterator[Chunk]:
+        inputs.update(self.sequence_block.run(inputs, request))
+        yield from self.streamable_block.stream(upstream, inputs, request)

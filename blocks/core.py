@@ -1,0 +1,107 @@
+"""The two abstractions every component extends, and the records that flow between them."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from blocks.config import ScheduleConfig
+
+if TYPE_CHECKING:
+    from blocks.addon import Addon
+
+Tensors = dict[str, np.ndarray]
+"""Named tensors: what a SequenceBlock takes and returns."""
+
+
+@dataclass
+class Request:
+    """Per-request synthesis options, shared by every block of one utterance."""
+
+    seed: int = 0
+    """Seed of every random draw: the same seed gives bit-identical audio."""
+    length_scale: float = 1.0
+    """Speaking time multiplier: above 1 is slower."""
+    noise_scale: float = 0.667
+    """Scale of the prior noise added to the upsampled encoding."""
+    noise_w: float = 0.8
+    """Scale of the duration predictor's noise."""
+    utterance_index: int = 0
+    """Index of the utterance within the request (offsets the seed)."""
+    cancelled: Any = None
+    """Optional callable returning True when the consumer has gone away."""
+    schedule: ScheduleConfig | None = None
+    """Chunk schedule override (e.g. one chunk for whole-utterance synthesis)."""
+
+    def rng(self, salt: int) -> np.random.Generator:
+        """A generator private to this utterance and to the block that asks (``salt``)."""
+        return np.random.default_rng([self.seed, self.utterance_index, salt])
+
+
+@dataclass
+class Chunk:
+    """A piece of a stream: frames ``[channels, n]`` or samples ``[n]``, with its position."""
+
+    data: np.ndarray
+    """Frames (channels first) or float32 audio samples."""
+    start: int
+    """Position of the first frame or sample within the utterance."""
+    last: bool = False
+    """True on the utterance's final chunk."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Side information (durations, marks, statistics)."""
+
+    @property
+    def length(self) -> int:
+        return int(self.data.shape[-1])
+
+
+class NoOptions(BaseModel):
+    """Options of a block that takes none: any key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Block(abc.ABC):
+    """Common base: a block knows its addon, its options and its children (containers only)."""
+
+    type_name: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    """Pydantic model of the block's config keys (besides ``type`` and child slots)."""
+    slots: ClassVar[dict[str, tuple[type[Block], bool]]] = {}
+    """Child slots of a container: key -> (kind of block, is a list)."""
+
+    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
+        self.addon = addon
+        self.options: Any = options if options is not None else self.Options()
+
+    def children(self) -> list[Block]:
+        return []
+
+    def warm_up(self) -> None:
+        """Run once before serving so the first request pays no set-up cost."""
+        for child in self.children():
+            child.warm_up()
+
+
+class SequenceBlock(Block):
+    """Tensors in, tensors out: runs once per utterance."""
+
+    @abc.abstractmethod
+    def run(self, inputs: Tensors, request: Request) -> Tensors:
+        """Return new named tensors; the caller merges them with ``inputs``."""
+
+
+class StreamableBlock(Block):
+    """Chunks on demand, from an upstream stream and/or a SequenceBlock's tensors."""
+
+    @abc.abstractmethod
+    def stream(
+        self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
+    ) -> Iterator[Chunk]:
+        """Yield chunks in order; the final one has ``last=True``."""

@@ -1,0 +1,111 @@
+"""Parse and validate a stack spec before any network loads, then build it into blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from blocks import registry
+from blocks.core import Block, SequenceBlock, StreamableBlock
+
+if TYPE_CHECKING:
+    from blocks.addon import Addon
+
+_KIND_NAMES = {SequenceBlock: "SequenceBlock", StreamableBlock: "StreamableBlock", Block: "block"}
+
+
+class StackError(ValueError):
+    """A stack spec is invalid; ``path`` is the JSON path of the offending entry."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass
+class Node:
+    """A validated spec entry: its class, parsed options and child nodes by slot."""
+
+    cls: type[Block]
+    options: BaseModel
+    path: str
+    children: dict[str, Node | list[Node]] = field(default_factory=dict)
+
+    def build(self, addon: Addon | None) -> Block:
+        built: dict[str, Any] = {
+            slot: [c.build(addon) for c in child] if isinstance(child, list) else child.build(addon)
+            for slot, child in self.children.items()
+        }
+        return self.cls(addon, self.options, **built)
+
+
+def parse_stack(spec: Any, path: str = "$.stack") -> list[Node]:
+    """Validate a top-level stack: a list of StreamableBlocks (a single object is one item)."""
+    items = spec if isinstance(spec, list) else [spec]
+    if not items:
+        raise StackError(path, "the stack is empty: give at least one StreamableBlock")
+    prefix = path if isinstance(spec, list) else None
+    return [
+        parse_node(item, f"{prefix}[{i}]" if prefix else path, StreamableBlock)
+        for i, item in enumerate(items)
+    ]
+
+
+def parse_node(spec: Any, path: str, kind: type[Block] = Block) -> Node:
+    """Validate one entry ``{"type": NAME, ...}`` and its children, recursively."""
+    if not isinstance(spec, dict):
+        raise StackError(path, f"expected an object with a 'type', got {type(spec).__name__}")
+    name = spec.get("type")
+    valid = registry.names(kind)
+    if not isinstance(name, str):
+        raise StackError(path, f"missing 'type'; valid {_KIND_NAMES[kind]} types: {valid}")
+    cls = registry.lookup(name)
+    if cls is None:
+        raise StackError(f"{path}.type", f"unknown type {name!r}; valid types: {valid}")
+    if not issubclass(cls, kind):
+        raise StackError(
+            f"{path}.type",
+            f"{name!r} is not a {_KIND_NAMES[kind]} and cannot go here; valid types: {valid}",
+        )
+    children: dict[str, Node | list[Node]] = {}
+    for slot, (slot_kind, is_list) in cls.slots.items():
+        if slot not in spec:
+            raise StackError(path, f"{name} needs the key {slot!r}")
+        value, slot_path = spec[slot], f"{path}.{slot}"
+        if is_list:
+            if not isinstance(value, list) or not value:
+                raise StackError(slot_path, f"expected a non-empty list of {_KIND_NAMES[slot_kind]}s")
+            children[slot] = [
+                parse_node(v, f"{slot_path}[{i}]", slot_kind) for i, v in enumerate(value)
+            ]
+        else:
+            children[slot] = parse_node(value, slot_path, slot_kind)
+    rest = {k: v for k, v in spec.items() if k != "type" and k not in cls.slots}
+    try:
+        options = cls.Options.model_validate(rest)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise StackError(where, f"{first['msg']} (in {name})") from None
+    return Node(cls, options, path, children)
+
+
+def build_stack(nodes: list[Node], addon: Addon | None) -> list[Block]:
+    """Instantiate validated nodes (this is where networks load)."""
+    return [node.build(addon) for node in nodes]
+
+
+def tree(block: Block, indent: str = "") -> str:
+    """A readable tree of a built block and its children."""
+    lines = [f"{indent}{block.type_name or type(block).__name__}{_describe(block)}"]
+    for child in block.children():
+        lines.append(tree(child, indent + "  "))
+    return "\n".join(lines)
+
+
+def _describe(block: Block) -> str:
+    shown = block.options.model_dump(exclude_defaults=True) if block.options else {}
+    return f" {shown}" if shown else ""

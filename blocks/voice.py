@@ -1,0 +1,178 @@
+"""The in-process runtime: text in, audio chunks (and speech marks) out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blocks import registry
+from blocks.components.frontend import Utterance
+from blocks.components.text import InputError
+from blocks.config import ScheduleConfig
+from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
+from blocks.marks import MARK_TYPES, ByteOffsets, utterance_marks
+from blocks.spec import build_stack, tree
+
+if TYPE_CHECKING:
+    from blocks.addon import Addon
+
+WHOLE = ScheduleConfig(first=1 << 30, growth=1.0, max=1 << 30)
+"""A schedule of one chunk per utterance: whole-utterance synthesis."""
+
+
+@dataclass
+class AudioChunk:
+    """A piece of the output stream."""
+
+    samples: np.ndarray
+    """float32 mono samples in [-1, 1]."""
+    sample_rate: int
+    offset: int
+    """Index of the first sample within the whole stream."""
+    utterance: int
+    """Index of the utterance this chunk belongs to."""
+    utterances: int
+    """Number of utterances in the request."""
+    last: bool = False
+    """True on the final chunk of the stream."""
+    marks: list[dict[str, Any]] = field(default_factory=list)
+    """Speech marks that start in this utterance (sent with its first chunk)."""
+
+
+@dataclass
+class Synthesis:
+    """A whole synthesized request."""
+
+    audio: np.ndarray
+    sample_rate: int
+    marks: list[dict[str, Any]]
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.shape[0] / self.sample_rate
+
+
+def check_option(name: str, value: float, low: float, high: float) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+        raise InputError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+class Voice:
+    """An addon's built stack, ready to stream."""
+
+    def __init__(self, addon: Addon) -> None:
+        self.addon = addon
+        config = addon.config
+        frontend_cls = registry.lookup(config.frontend.type)
+        if frontend_cls is None:
+            raise InputError(
+                f"frontend.type: unknown type {config.frontend.type!r}; valid: {registry.names()}"
+            )
+        self.frontend: Any = frontend_cls(addon, config.frontend)
+        self.blocks: list[Block] = build_stack(addon.stack_nodes, addon)
+        self.sample_rate = config.sample_rate
+        self.seconds_per_frame = config.hop_length / config.sample_rate
+
+    @property
+    def name(self) -> str:
+        return self.addon.name
+
+    def describe(self) -> str:
+        """The stack tree, networks and backend, for ``voxstack addons inspect``."""
+        lines = [f"{self.name} {self.addon.config.version}: {self.sample_rate} Hz, hop {self.addon.config.hop_length}"]
+        lines.append(f"frontend: {self.addon.config.frontend.type} ({self.addon.config.frontend.voice})")
+        lines.append("stack:")
+        lines += [tree(block, "  ") for block in self.blocks]
+        lines.append(f"backend: {self.addon.config.backend.model_dump()}")
+        lines.append("networks:")
+        lines += [f"  {net.describe()}" for net in self.addon.loaded_networks()]
+        return "\n".join(lines)
+
+    def warm_up(self) -> None:
+        """Load every network and run the whole stack once on a short text."""
+        for _ in self.stream("Warm up.", noise_scale=0.0, noise_w=0.0):
+            pass
+
+    def request(self, seed: int = 0, length_scale: float | None = None, noise_scale: float | None = None,
+                noise_w: float | None = None, **extra: Any) -> Request:
+        """Validated per-request options (addon defaults where not given)."""
+        defaults = self.addon.config.defaults
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            raise InputError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        return Request(
+            seed=seed,
+            length_scale=check_option("length_scale", defaults.length_scale if length_scale is None else length_scale, 0.1, 10.0),
+            noise_scale=check_option("noise_scale", defaults.noise_scale if noise_scale is None else noise_scale, 0.0, 2.0),
+            noise_w=check_option("noise_w", defaults.noise_w if noise_w is None else noise_w, 0.0, 2.0),
+            **extra,
+        )
+
+    def stream(
+        self,
+        text: str,
+        seed: int = 0,
+        length_scale: float | None = None,
+        noise_scale: float | None = None,
+        noise_w: float | None = None,
+        marks: tuple[str, ...] = ("sentence", "word"),
+        schedule: ScheduleConfig | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[AudioChunk]:
+        """Yield audio chunks as soon as each exists; utterances are phonemized one at a time."""
+        base = self.request(seed, length_scale, noise_scale, noise_w, cancelled=cancelled, schedule=schedule)
+        if unknown := set(marks) - set(MARK_TYPES):
+            raise InputError(f"unknown mark types {sorted(unknown)}; valid: {list(MARK_TYPES)}")
+        clean = self.frontend.check(text)
+        spans = self.frontend.split(clean)
+        byte = ByteOffsets(text)
+        offset = 0
+        produced = False
+        for index, span in enumerate(spans):
+            utterance = self.frontend.phonemize(span)
+            if len(utterance.ids) <= 3:
+                continue
+            request = Request(**{**base.__dict__, "utterance_index": index})
+            for chunk, tensors in self._utterance(utterance, request):
+                found = []
+                if chunk.start == 0 and marks:
+                    found = self._marks(utterance, tensors, offset, byte, marks)
+                last = chunk.last and index == len(spans) - 1
+                yield AudioChunk(chunk.data, self.sample_rate, offset, index, len(spans), last, found)
+                offset += chunk.length
+                produced = True
+            if cancelled is not None and cancelled():
+                return
+        if not produced:
+            raise InputError("text contains nothing that can be spoken")
+
+    def _utterance(self, utterance: Utterance, request: Request) -> Iterator[tuple[Chunk, Tensors]]:
+        tensors: Tensors = utterance.tensors()
+        tensors["scales"] = np.asarray(
+            [request.noise_scale, request.length_scale, request.noise_w], dtype=np.float32
+        )
+        stream: Iterator[Chunk] | None = None
+        for block in self.blocks:
+            assert isinstance(block, StreamableBlock)
+            stream = block.stream(stream, tensors, request)
+        assert stream is not None
+        for chunk in stream:
+            yield chunk, tensors
+
+    def _marks(self, utterance: Utterance, tensors: Tensors, offset: int, byte: ByteOffsets,
+               types: tuple[str, ...]) -> list[dict[str, Any]]:
+        durations = tensors.get("durations")
+        if durations is None:
+            return []
+        offset_ms = offset / self.sample_rate * 1000
+        return utterance_marks(utterance, durations, self.seconds_per_frame, offset_ms, byte, types)
+
+    def synthesize(self, text: str, **options: Any) -> Synthesis:
+        """The whole request at once (the same chunks as ``stream``, joined)."""
+        chunks = list(self.stream(text, **options))
+        audio = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
+        return Synthesis(audio, self.sample_rate, [m for c in chunks for m in c.marks])
