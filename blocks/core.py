@@ -67,7 +67,7 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Block(abc.ABC):
+class Block(abc.ABC):  # noqa: B024 - abstract through its two subclasses
     """Common base: a block knows its addon, its options and its children (containers only)."""
 
     type_name: ClassVar[str] = ""

@@ -40,7 +40,7 @@ def utterance_marks(
     frames = np.concatenate([[0.0], np.cumsum(np.asarray(durations, dtype=np.float64).reshape(-1))])
 
     def at(id_index: int) -> int:
-        return int(round(offset_ms + frames[min(id_index, len(frames) - 1)] * seconds_per_frame * 1000))
+        return round(float(offset_ms + frames[min(id_index, len(frames) - 1)] * seconds_per_frame * 1000))
 
     marks: list[dict[str, Any]] = []
     span = utterance.span

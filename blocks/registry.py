@@ -40,5 +40,5 @@ def lookup(name: str) -> type[Block] | None:
 
 def _load_components() -> None:
     """Import the built-in components (light modules: backends load lazily)."""
-    import blocks.components  # noqa: F401
+    import blocks.components
     import blocks.containers  # noqa: F401

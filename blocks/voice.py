@@ -104,11 +104,14 @@ class Voice:
         defaults = self.addon.config.defaults
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
             raise InputError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        def pick(value: float | None, default: float) -> float:
+            return default if value is None else value
+
         return Request(
             seed=seed,
-            length_scale=check_option("length_scale", defaults.length_scale if length_scale is None else length_scale, 0.1, 10.0),
-            noise_scale=check_option("noise_scale", defaults.noise_scale if noise_scale is None else noise_scale, 0.0, 2.0),
-            noise_w=check_option("noise_w", defaults.noise_w if noise_w is None else noise_w, 0.0, 2.0),
+            length_scale=check_option("length_scale", pick(length_scale, defaults.length_scale), 0.1, 10.0),
+            noise_scale=check_option("noise_scale", pick(noise_scale, defaults.noise_scale), 0.0, 2.0),
+            noise_w=check_option("noise_w", pick(noise_w, defaults.noise_w), 0.0, 2.0),
             **extra,
         )
 

@@ -101,22 +101,23 @@ class EspeakFrontend(SequenceBlock):
             clause = Span(span.start + clause.start, span.start + clause.end, clause.text)
             body = clause.text.rstrip(".!?…,;:\"')]’” ")
             terminator = clause.text[len(body) :].strip()
-            groups = _LANGUAGE_FLAG.sub("", self.espeak.phonemes(body)).split()
+            said = _LANGUAGE_FLAG.sub("", self.espeak.phonemes(body))
+            phonemes = unicodedata.normalize("NFD", " ".join(said.split()))
             tokens = textlib.words(clause)
-            owners = self._assign(groups, tokens)
-            for index, group in enumerate(groups):
-                first = len(ids)
-                for char in unicodedata.normalize("NFD", group + " "):
-                    self._append(ids, char)
-                if owners[index] is not None and (not words or words[-1].span != owners[index]):
-                    words.append(Word(owners[index], first, group))
-            ids = ids[:-2] if ids[-2:] == [*self.id_map[" "], *self.id_map[_PAD]] else ids
+            starts = self._word_starts(phonemes, tokens)
+            positions = []
+            for char in phonemes:
+                positions.append(len(ids))
+                self._append(ids, char)
+            bounds = [*starts, len(phonemes)]
+            words += [Word(token, positions[begin], phonemes[begin:end].strip())
+                      for token, begin, end in zip(tokens, bounds, bounds[1:], strict=False)]
             punct = next((c for c in reversed(terminator) if c in ".!?,;:"), "")
             if punct:
                 self._append(ids, punct)
                 if punct in _PAUSE_AFTER:
                     self._append(ids, " ")
-            elif groups:
+            elif phonemes:
                 self._append(ids, " ")
         ids += self.id_map[_EOS]
         return Utterance(span, ids, words)
@@ -126,16 +127,24 @@ class EspeakFrontend(SequenceBlock):
             ids += self.id_map[char]
             ids += self.id_map[_PAD]
 
-    def _assign(self, groups: list[str], tokens: list[Span]) -> list[Span | None]:
-        """Which word each phoneme group belongs to (espeak may say one word as several)."""
-        if not tokens:
-            return [None] * len(groups)
+    def _word_starts(self, phonemes: str, tokens: list[Span]) -> list[int]:
+        """Index in ``phonemes`` where each word starts (espeak may merge or split words)."""
+        if not tokens or not phonemes:
+            return []
+        groups = [i for i, c in enumerate(phonemes) if i == 0 or (c != " " and phonemes[i - 1] == " ")]
         if len(groups) == len(tokens):
-            return list(tokens)
+            return groups
         counts = [max(1, len(self.espeak.phonemes(t.text).split())) for t in tokens]
         if sum(counts) == len(groups):
-            return [t for t, n in zip(tokens, counts, strict=True) for _ in range(n)]
-        return [tokens[min(len(tokens) - 1, i * len(tokens) // max(len(groups), 1))] for i in range(len(groups))]
+            return [groups[sum(counts[:k])] for k in range(len(tokens))]
+        # Merged words (e.g. "from the" -> one group): place words by their own phoneme lengths.
+        lengths = [max(1, len(self.espeak.phonemes(t.text).replace(" ", ""))) for t in tokens]
+        total, starts, done = sum(lengths), [], 0
+        for length in lengths:
+            position = round(done * (len(phonemes) - 1) / total)
+            starts.append(max(position, starts[-1] + 1) if starts else 0)
+            done += length
+        return [min(p, len(phonemes) - 1) for p in starts]
 
     def run(self, inputs: Tensors, request: Request) -> Tensors:
         """``text`` (a 0-d string array) -> ids of its first utterance."""
