@@ -1,0 +1,66 @@
+"""Run a blocking block generator off the event loop, pulling from an async upstream stream."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+
+class Stopped(Exception):
+    """The stream was cancelled: the block's generator must not pull further."""
+
+
+class PullFromAsync:
+    """A blocking iterator over an async iterator, for code running in a worker thread.
+
+    Each ``next`` schedules one ``__anext__`` on the loop and waits for it, so the upstream
+    produces only as fast as this block consumes.
+    """
+
+    def __init__(self, source: AsyncIterator[Any], loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+        self.source = source
+        self.loop = loop
+        self.stop = stop
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self.stop.is_set():
+            raise Stopped()
+        future = asyncio.run_coroutine_threadsafe(self._next(), self.loop)
+        found, value = future.result()
+        if not found:
+            raise StopIteration
+        return value
+
+    async def _next(self) -> tuple[bool, Any]:
+        try:
+            return True, await self.source.__anext__()
+        except StopAsyncIteration:
+            return False, None
+
+
+_END = object()
+
+
+def _advance(generator: Iterator[Any]) -> Any:
+    return next(generator, _END)
+
+
+async def drive(generator: Iterator[Any], stop: threading.Event) -> AsyncIterator[Any]:
+    """Yield the items of a blocking generator, each computed in a worker thread.
+
+    On cancellation (the consumer went away) ``stop`` is set: the generator's next pull
+    raises ``Stopped`` and its blocks see ``request.cancelled()``.
+    """
+    try:
+        while True:
+            item = await asyncio.to_thread(_advance, generator)
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()

@@ -1,0 +1,249 @@
+"""The HTTP ingress: OpenAI-compatible speech, native NDJSON streaming, models, health, A/B routing.
+
+No postponed annotations here: FastAPI must see the request models when Serve wraps the routes.
+"""
+
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Header
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from blocks import registry
+from blocks.components.text import InputError
+from deployments.api import (
+    ApiError,
+    SpeechRequest,
+    StreamRequest,
+    error_body,
+    ndjson_line,
+    on_api_error,
+    on_validation_error,
+)
+from deployments.audio import FORMATS, MEDIA_TYPES, SAMPLE_FORMATS, encoder_for
+from deployments.metrics import ServiceMetrics
+from deployments.routing import WeightedRouter
+from deployments.stack import load_addon_config
+from deployments.synthesis import Plan, Synthesis
+
+CLIENT_HEADER = "x-voxstack-client"
+VARIANT_HEADER = "x-voxstack-variant"
+
+app = FastAPI(title="voxstack")
+app.add_exception_handler(ApiError, on_api_error)
+app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+class IngressConfig(BaseModel):
+    """The ingress ``user_config``: applied live by ``reconfigure``."""
+
+    model_config = ConfigDict(extra="forbid")
+    weights: dict[str, float] = Field(default_factory=dict)
+    """Encoder variant deployment -> traffic weight (empty: all to the stack's own encoders)."""
+    max_streams: int = Field(default=16, ge=1)
+    """Streams served at once by one replica; more answer 429 with Retry-After."""
+    retry_after_s: int = Field(default=1, ge=0)
+    deadline_s: float = Field(default=300.0, gt=0)
+    """Longest a request may take, start to end."""
+    lookahead: int = Field(default=4, ge=1)
+    """Chunks the producers may run ahead of the client."""
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=32)
+@serve.ingress(app)
+class Ingress:
+    """Validates requests, picks an encoder variant, and streams the stage chain's audio."""
+
+    def __init__(self, addon: str, encoders: dict[str, DeploymentHandle], tail: DeploymentHandle,
+                 stages: dict[str, DeploymentHandle], default_variant: str) -> None:
+        self.addon = load_addon_config(addon)
+        config = self.addon.config
+        frontend_cls = registry.lookup(config.frontend.type)
+        assert frontend_cls is not None
+        self.frontend: Any = frontend_cls(self.addon, config.frontend)
+        self.encoders = encoders
+        self.tail = tail
+        self.stages = {**encoders, **stages}
+        self.default_variant = default_variant
+        self.metrics = ServiceMetrics()
+        self.active = 0
+        self.reconfigure({})
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        self.config = IngressConfig.model_validate(config or {})
+        weights = self.config.weights or {self.default_variant: 1.0}
+        if unknown := set(weights) - set(self.encoders):
+            raise ValueError(f"weights: unknown variants {sorted(unknown)}; deployed: {sorted(self.encoders)}")
+        self.router = WeightedRouter(weights)
+
+    @app.get("/healthz")
+    async def healthz(self) -> JSONResponse:
+        """200 once every stage answers (each warms up before it goes live), else 503."""
+        names = list(self.stages)
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.gather(*(self.stages[n].ready.remote() for n in names))
+        except Exception as error:
+            return JSONResponse({"status": "starting", "detail": str(error)}, 503)
+        return JSONResponse({"status": "ready", "stages": names})
+
+    @app.get("/v1/models")
+    async def models(self) -> dict[str, Any]:
+        config = self.addon.config
+        return {"object": "list", "data": [{
+            "id": config.name, "object": "model", "owned_by": "voxstack", "version": config.version,
+            "voices": config.voices, "sample_rate": config.sample_rate, "variants": sorted(self.encoders)}]}
+
+    @app.get("/v1/route")
+    async def route(self, x_voxstack_client: str | None = Header(default=None)) -> JSONResponse:
+        """The variant a client would be served (the router alone, no synthesis)."""
+        variant = self.router.choose(x_voxstack_client)
+        return JSONResponse({"variant": variant}, headers={VARIANT_HEADER: variant})
+
+    @app.post("/v1/audio/speech")
+    async def speech(self, body: SpeechRequest,
+                     x_voxstack_client: str | None = Header(default=None)) -> StreamingResponse:
+        if body.response_format not in FORMATS:
+            raise ApiError(400, f"response_format {body.response_format!r} is not supported; "
+                                f"use one of {list(FORMATS)}", "response_format")
+        options = {"length_scale": self._default("length_scale") / body.speed}
+        synthesis, variant, started = await self._open(body.model, body.voice, body.input, options, (),
+                                                       x_voxstack_client)
+        encoder = encoder_for(body.response_format, self.addon.config.sample_rate)
+        sse = body.stream_format == "sse"
+
+        def frame(data: bytes, done: bool = False) -> bytes:
+            if not sse:
+                return data
+            event = {"type": "speech.audio.done", "usage": {"input_tokens": 0, "output_tokens": 0,
+                                                             "total_tokens": 0}} if done else \
+                {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
+            return f"data: {json.dumps(event)}\n\n".encode()
+
+        async def body_bytes() -> AsyncIterator[bytes]:
+            async for piece in self._pieces(synthesis, variant, "speech", started, raw=not sse):
+                if isinstance(piece, dict):  # an error after the stream began (sse only)
+                    yield f"data: {json.dumps(piece)}\n\n".encode()
+                    return
+                if data := encoder.encode(piece.samples):
+                    yield frame(data)
+            if tail := encoder.finish():
+                yield frame(tail)
+            if sse:
+                yield frame(b"", done=True)
+
+        media = "text/event-stream" if sse else MEDIA_TYPES[body.response_format]
+        return StreamingResponse(body_bytes(), media_type=media, headers={VARIANT_HEADER: variant})
+
+    @app.post("/v1/stream")
+    async def stream(self, body: StreamRequest,
+                     x_voxstack_client: str | None = Header(default=None)) -> StreamingResponse:
+        options = {name: getattr(body, name) for name in ("length_scale", "noise_scale", "noise_w")}
+        options = {k: self._default(k) if v is None else v for k, v in options.items()}
+        synthesis, variant, started = await self._open(body.model, body.voice, body.input,
+                                                       {**options, "seed": body.seed}, tuple(body.marks),
+                                                       x_voxstack_client)
+        pack = SAMPLE_FORMATS[body.sample_format]
+        rate = self.addon.config.sample_rate
+
+        async def lines() -> AsyncIterator[bytes]:
+            yield ndjson_line({"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
+                         "sample_format": body.sample_format, "utterances": len(synthesis.plan.spans)})
+            async for piece in self._pieces(synthesis, variant, "stream", started, raw=False):
+                if isinstance(piece, dict):
+                    yield ndjson_line(piece)
+                    return
+                if piece.marks:
+                    yield ndjson_line({"type": "marks", "marks": piece.marks})
+                yield ndjson_line({"type": "audio", "offset": piece.offset, "samples": int(piece.samples.shape[0]),
+                             "utterance": piece.utterance, "audio": base64.b64encode(pack(piece.samples)).decode()})
+            yield ndjson_line({"type": "end", "samples": synthesis.samples, "seconds": round(synthesis.seconds, 4)})
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson", headers={VARIANT_HEADER: variant})
+
+    def _default(self, name: str) -> float:
+        return float(getattr(self.addon.config.defaults, name))
+
+    async def _open(self, model: str, voice: str, text: str, options: dict[str, Any],
+                    marks: tuple[str, ...], client: str | None) -> tuple[Synthesis, str, float]:
+        """Validate, admit, and start a request; returns once its first chunk exists."""
+        started = time.perf_counter()
+        config = self.addon.config
+        if model != config.name:
+            raise ApiError(404, f"model {model!r} does not exist; available: [{config.name!r}]", "model",
+                           "model_not_found")
+        if voice not in config.voices:
+            raise ApiError(400, f"voice {voice!r} is not one of {config.voices}", "voice")
+        try:
+            clean = self.frontend.check(text)
+        except InputError as error:
+            raise ApiError(400, f"input: {error}", "input") from None
+        if self.active >= self.config.max_streams:
+            raise ApiError(429, f"busy: {self.active} streams in progress; retry later", None, "rate_limit_error",
+                           {"Retry-After": str(self.config.retry_after_s)})
+        variant = self.router.choose(client)
+        options = {"seed": 0, "noise_scale": self._default("noise_scale"), "noise_w": self._default("noise_w"),
+                   **options}
+        plan = Plan(text, self.frontend.split(clean), options, marks)
+        synthesis = Synthesis(plan, self.encoders[variant], self.tail, config.sample_rate,
+                              config.hop_length / config.sample_rate, self.config.lookahead, self.config.deadline_s)
+        self.active += 1
+        try:
+            first = await synthesis.queue.get()
+        except BaseException:
+            self.active -= 1
+            await synthesis.close()
+            raise
+        if isinstance(first, BaseException):
+            self.active -= 1
+            await synthesis.close()
+            self.metrics.outcome(variant, "open", "failed")
+            if isinstance(first, InputError):
+                raise ApiError(400, f"input: {first}", "input")
+            raise ApiError(503, f"synthesis failed: {type(first).__name__}: {first}", None, "server_error",
+                           {"Retry-After": str(self.config.retry_after_s)})
+        synthesis.first = first
+        return synthesis, variant, started
+
+    async def _pieces(self, synthesis: Synthesis, variant: str, endpoint: str, started: float,
+                      raw: bool) -> AsyncIterator[Any]:
+        """The request's pieces with metrics; a failure mid-stream aborts a raw body or yields an error."""
+        tags = {"variant": variant, "endpoint": endpoint}
+        outcome = "failed"
+        previous = None
+        try:
+            pieces = synthesis.__aiter__()
+            piece = synthesis.first
+            while piece is not None:
+                now = time.perf_counter()
+                if previous is None:
+                    self.metrics.first_audio.observe(now - started, tags=tags)
+                else:
+                    self.metrics.gap.observe(now - previous, tags=tags)
+                previous = now
+                yield piece
+                piece = await anext(pieces, None)
+            outcome = "ok"
+            if synthesis.seconds > 0:
+                self.metrics.rtf.observe((time.perf_counter() - started) / synthesis.seconds, tags=tags)
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "cancelled"
+            raise
+        except Exception as error:
+            if raw:
+                raise  # abort the chunked body: the client sees an incomplete transfer
+            yield {"type": "error", "error": error_body(f"{type(error).__name__}: {error}", "server_error",
+                                                         None)["error"]}
+        finally:
+            self.active -= 1
+            self.metrics.outcome(variant, endpoint, outcome)
+            await synthesis.close()

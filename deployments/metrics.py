@@ -1,0 +1,35 @@
+"""Prometheus metrics of the service (exported by Ray; deployment and replica tags are added)."""
+
+from __future__ import annotations
+
+from ray.serve.metrics import Counter, Histogram
+
+_LATENCY = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0]
+_RATIO = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0]
+
+
+class ServiceMetrics:
+    """First-audio latency, real-time factor, inter-chunk gap, requests and cancellations."""
+
+    def __init__(self) -> None:
+        tags = ("variant", "endpoint")
+        self.first_audio = Histogram(
+            "voxstack_first_audio_seconds", description="Request arrival to the first audio chunk.",
+            boundaries=_LATENCY, tag_keys=tags)
+        self.rtf = Histogram(
+            "voxstack_real_time_factor", description="Wall time over audio time, per finished stream.",
+            boundaries=_RATIO, tag_keys=tags)
+        self.gap = Histogram(
+            "voxstack_inter_chunk_gap_seconds", description="Time between consecutive audio chunks.",
+            boundaries=_LATENCY, tag_keys=tags)
+        self.requests = Counter(
+            "voxstack_requests", description="Synthesis requests by variant, endpoint and outcome.",
+            tag_keys=(*tags, "outcome"))
+        self.cancellations = Counter(
+            "voxstack_cancellations", description="Streams cancelled by the client going away.",
+            tag_keys=tags)
+
+    def outcome(self, variant: str, endpoint: str, outcome: str) -> None:
+        self.requests.inc(tags={"variant": variant, "endpoint": endpoint, "outcome": outcome})
+        if outcome == "cancelled":
+            self.cancellations.inc(tags={"variant": variant, "endpoint": endpoint})

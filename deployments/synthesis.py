@@ -1,0 +1,138 @@
+"""One request's synthesis across the stages: per-utterance encode, then the stage chain's chunks.
+
+A producer task pulls from the stages into a bounded queue, so it runs at most ``lookahead``
+chunks ahead of the client across utterances. (Serve streams have no backpressure: within one
+utterance the stages may finish it ahead of the client.) The next utterance is encoded while
+the current one streams. A deadline bounds the whole request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ray.serve.handle import DeploymentHandle
+
+from blocks.components.text import InputError, Span
+from blocks.marks import ByteOffsets, utterance_marks
+
+
+@dataclass
+class Piece:
+    """An audio chunk of the response, with the speech marks that start in it."""
+
+    samples: np.ndarray
+    offset: int
+    utterance: int
+    utterances: int
+    marks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """What one request asks for, validated."""
+
+    text: str
+    spans: list[Span]
+    options: dict[str, Any]
+    marks: tuple[str, ...]
+
+
+class DeadlineExceeded(TimeoutError):
+    """The request ran past its deadline."""
+
+
+_DONE = object()
+
+
+class Synthesis:
+    """Producer task plus bounded queue for one request; iterate it for Pieces."""
+
+    def __init__(self, plan: Plan, encoder: DeploymentHandle, tail: DeploymentHandle, sample_rate: int,
+                 seconds_per_frame: float, lookahead: int, deadline_s: float) -> None:
+        self.plan = plan
+        self.encoder = encoder
+        self.tail = tail.options(stream=True)
+        self.sample_rate = sample_rate
+        self.seconds_per_frame = seconds_per_frame
+        self.deadline_s = deadline_s
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=lookahead)
+        self.samples = 0
+        self.first: Piece | None = None
+        """The first piece, taken by whoever waits for the stream to begin."""
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            try:
+                async with asyncio.timeout(self.deadline_s):
+                    await self._produce()
+            except TimeoutError:
+                raise DeadlineExceeded(f"the request ran past its deadline of {self.deadline_s} s") from None
+            await self.queue.put(_DONE)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            await self.queue.put(error)
+
+    def _encode(self, index: int) -> Any:
+        options = {**self.plan.options, "utterance_index": index}
+        return self.encoder.encode.remote(self.plan.spans[index], options)
+
+    async def _produce(self) -> None:
+        spans = self.plan.spans
+        byte = ByteOffsets(self.plan.text)
+        pending = self._encode(0)
+        for index in range(len(spans)):
+            encoded = await pending
+            if index + 1 < len(spans):
+                pending = self._encode(index + 1)  # encode ahead while this utterance streams
+            if encoded is None:
+                continue
+            options = {**self.plan.options, "utterance_index": index}
+            chunks = self.tail.stream.remote(encoded["tensors"], options)
+            try:
+                first = True
+                async for chunk in chunks:
+                    marks: list[dict[str, Any]] = []
+                    if first and self.plan.marks:
+                        durations = encoded["tensors"].get("durations")
+                        if durations is not None:
+                            marks = utterance_marks(encoded["utterance"], durations, self.seconds_per_frame,
+                                                    self.samples / self.sample_rate * 1000, byte, self.plan.marks)
+                    first = False
+                    await self.queue.put(Piece(chunk.data, self.samples, index, len(spans), marks))
+                    self.samples += chunk.length
+            finally:
+                chunks.cancel()
+        if self.samples == 0:
+            raise InputError("input contains nothing that can be spoken")
+
+    async def __aiter__(self) -> AsyncIterator[Piece]:
+        while True:
+            item = await self.queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def close(self) -> None:
+        """Stop the producer (and through it every stage's call)."""
+        if not self.task.done():
+            self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate
+
+
+def elapsed(since: float) -> float:
+    return time.perf_counter() - since
