@@ -24,6 +24,10 @@ class FrameNetworkOptions(BaseModel):
     """Input fed an all-ones frame mask, if the network declares it."""
     schedule: ScheduleConfig | None = None
     """Chunk schedule (default: the addon's)."""
+    frames_per_input: int = Field(default=1, ge=1)
+    """Output frames per input frame (Decoder; a Vocoder gives ``hop_length`` samples per frame)."""
+    outputs: list[str] | None = None
+    """Outputs stacked along the channels, ``[1, F]`` ones as one channel (default: the first only)."""
 
 
 class FrameNetworkBlock(StreamableBlock):
@@ -38,9 +42,12 @@ class FrameNetworkBlock(StreamableBlock):
         assert addon is not None, f"{type(self).__name__} needs an addon"
         name = self.options.network or self._default_network(addon)
         self.network = addon.network(name)
-        self.frame_input = next(n for n in self.network.input_names if n != self.options.mask_input)
+        self.frame_inputs = [n for n in self.network.input_names if n != self.options.mask_input]
+        self.frame_input = self.frame_inputs[0]
         self.output = self.network.output_names[0]
+        self.outputs = self.options.outputs or [self.output]
         self.has_mask = self.options.mask_input in self.network.input_names
+        self.samples_per_frame = self.options.frames_per_input
 
     def _default_network(self, addon: Addon) -> str:
         found = addon.networks_with_role(self.role)
@@ -52,10 +59,20 @@ class FrameNetworkBlock(StreamableBlock):
         return found[0]
 
     def run_frames(self, frames: np.ndarray) -> np.ndarray:
-        feeds = {self.frame_input: frames}
+        """Run the network on ``frames``; several frame inputs take consecutive channel ranges."""
+        if len(self.frame_inputs) == 1:
+            feeds = {self.frame_input: frames}
+        else:
+            bounds = np.cumsum([0, *(self._channels(name) for name in self.frame_inputs)])
+            pieces = zip(self.frame_inputs, bounds[:-1], bounds[1:], strict=True)
+            feeds = {name: frames[..., lo:hi, :] for name, lo, hi in pieces}
         if self.has_mask:
             feeds[self.options.mask_input] = np.ones((1, 1, frames.shape[-1]), np.float32)
-        return self.network.run(feeds)[self.output]
+        results = self.network.run(feeds)
+        if len(self.outputs) == 1:
+            return results[self.outputs[0]]
+        parts = [results[name] for name in self.outputs]
+        return np.concatenate([p if p.ndim == 3 else p[:, None, :] for p in parts], axis=1)
 
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
@@ -69,11 +86,11 @@ class FrameNetworkBlock(StreamableBlock):
             yield chunk
 
     def warm_up(self) -> None:
-        frames = np.zeros((1, self._channels(), 16), np.float32)
+        frames = np.zeros((1, sum(self._channels(name) for name in self.frame_inputs), 16), np.float32)
         self.run_frames(frames)
 
-    def _channels(self) -> int:
-        spec = next(s for s in self.network.config.inputs if s.name == self.frame_input)
+    def _channels(self, name: str) -> int:
+        spec = next(s for s in self.network.config.inputs if s.name == name)
         return next((d for d in spec.shape[1:2] if isinstance(d, int)), 1)
 
 

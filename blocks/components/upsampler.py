@@ -22,11 +22,15 @@ class UpsamplerOptions(BaseModel):
     """Log standard deviation of the prior (same shape); None for no noise."""
     durations: str = "durations"
     """Frames per token, ``[1, 1, tokens]`` (already length-scaled by the encoder)."""
+    extra: list[str] = []
+    """More encodings ``[1, channels, tokens]`` repeated the same way (no noise), stacked after it."""
 
 
 @register("Upsampler")
 class Upsampler(StreamableBlock):
     """Yields ``encoding + noise * exp(log_scale) * noise_scale`` frame by frame, in chunks.
+
+    Each ``extra`` encoding, repeated alike, is concatenated after it along the channels.
 
     The noise is drawn frame-major from one generator per utterance, so any chunking of
     the same utterance gives the same frames.
@@ -39,6 +43,7 @@ class Upsampler(StreamableBlock):
     ) -> Iterator[Chunk]:
         opts = self.options
         encoding = inputs[opts.encoding]
+        extra = [inputs[name] for name in opts.extra]
         durations = np.asarray(inputs[opts.durations]).reshape(-1)
         repeats = np.maximum(durations, 0).astype(np.int64)
         index = np.repeat(np.arange(repeats.shape[0]), repeats)
@@ -55,6 +60,8 @@ class Upsampler(StreamableBlock):
             if log_scale is not None:
                 noise = rng.standard_normal((stop - position, frames.shape[-2]), dtype=np.float32).T
                 frames = frames + noise * np.exp(log_scale[..., picked]) * np.float32(request.noise_scale)
+            if extra:
+                frames = np.concatenate([frames, *(e[..., picked] for e in extra)], axis=-2)
             yield Chunk(frames.astype(np.float32, copy=False), position, stop >= total, {"frames": total})
             if stop >= total:
                 return

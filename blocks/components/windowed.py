@@ -30,6 +30,8 @@ class FrameBuffer:
         self.frames: np.ndarray | None = None
         self.offset = 0  # absolute index of self.frames[..., 0]
         self.done = False
+        self.total: int | None = None
+        """Length of the whole upstream, when its chunks say (``meta["frames"]``)."""
 
     @property
     def end(self) -> int:
@@ -43,6 +45,7 @@ class FrameBuffer:
                 self.done = True
                 break
             data = chunk.data
+            self.total = chunk.meta.get("frames", self.total)
             self.frames = data if self.frames is None else np.concatenate([self.frames, data], axis=-1)
             self.done = chunk.last
 
@@ -80,7 +83,8 @@ def windowed(
         lo, hi = max(0, position - context), min(buffer.end, stop + context)
         out = run(buffer.window(lo, hi))
         cropped = out[..., (position - lo) * scale : (stop - lo) * scale]
-        yield Chunk(cropped, position * scale, last)
+        meta = {} if buffer.total is None else {"frames": buffer.total * scale}  # the stream's length
+        yield Chunk(cropped, position * scale, last, meta)
         if last:
             return
         position = stop

@@ -1,0 +1,153 @@
+"""Strict validation of serve configs: any unknown key is an error naming its path.
+
+Serve's own schema accepts typos in deployment options silently; these models forbid them,
+then check the application's ``args`` against the builder, deployment names against the
+stack, and each ``user_config`` against the deployment it targets, and finally run Serve's
+own schema for its cross-field rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from deployments.app import INGRESS, AppArgs, deployment_names
+from deployments.ingress import IngressConfig
+from deployments.stages import StageConfig
+
+BUILDER = "deployments.app:build"
+
+
+class ConfigError(ValueError):
+    """A serve config is invalid; the message starts with the offending path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActorOptions(_Strict):
+    num_cpus: float | None = Field(default=None, ge=0)
+    num_gpus: float | None = Field(default=None, ge=0)
+    memory: float | None = Field(default=None, ge=0)
+    resources: dict[str, float] | None = None
+    accelerator_type: str | None = None
+    runtime_env: dict[str, Any] | None = None
+
+
+class Autoscaling(_Strict):
+    min_replicas: int = Field(default=1, ge=0)
+    initial_replicas: int | None = Field(default=None, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+    target_ongoing_requests: float | None = Field(default=None, gt=0)
+    metrics_interval_s: float | None = Field(default=None, gt=0)
+    look_back_period_s: float | None = Field(default=None, gt=0)
+    smoothing_factor: float | None = Field(default=None, gt=0)
+    upscale_smoothing_factor: float | None = Field(default=None, gt=0)
+    downscale_smoothing_factor: float | None = Field(default=None, gt=0)
+    upscaling_factor: float | None = Field(default=None, gt=0)
+    downscaling_factor: float | None = Field(default=None, gt=0)
+    upscale_delay_s: float | None = Field(default=None, ge=0)
+    downscale_delay_s: float | None = Field(default=None, ge=0)
+
+
+class Deployment(_Strict):
+    name: str
+    num_replicas: int | Literal["auto"] | None = None
+    max_ongoing_requests: int | None = Field(default=None, ge=1)
+    max_queued_requests: int | None = Field(default=None, ge=-1)
+    user_config: dict[str, Any] | None = None
+    autoscaling_config: Autoscaling | None = None
+    ray_actor_options: ActorOptions | None = None
+    graceful_shutdown_wait_loop_s: float | None = Field(default=None, ge=0)
+    graceful_shutdown_timeout_s: float | None = Field(default=None, ge=0)
+    health_check_period_s: float | None = Field(default=None, gt=0)
+    health_check_timeout_s: float | None = Field(default=None, gt=0)
+    max_replicas_per_node: int | None = Field(default=None, ge=1)
+
+
+class Application(_Strict):
+    name: str = "voxstack"
+    route_prefix: str = "/"
+    import_path: Literal["deployments.app:build"]
+    args: AppArgs = Field(default_factory=AppArgs)
+    runtime_env: dict[str, Any] | None = None
+    deployments: list[Deployment] = Field(default_factory=list)
+
+
+class HttpOptions(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    request_timeout_s: float | None = Field(default=None, gt=0)
+    keep_alive_timeout_s: float | None = Field(default=None, gt=0)
+    root_path: str | None = None
+
+
+class ServeConfig(_Strict):
+    proxy_location: Literal["Disabled", "HeadOnly", "EveryNode"] | None = None
+    http_options: HttpOptions = Field(default_factory=HttpOptions)
+    logging_config: dict[str, Any] | None = None
+    applications: list[Application] = Field(min_length=1)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _check_user_config(where: str, deployment: Deployment, args: AppArgs) -> None:
+    if deployment.user_config is None:
+        return
+    model = IngressConfig if deployment.name == INGRESS else StageConfig
+    if deployment.name != INGRESS and deployment.name in (*args.variants, deployment_names(args)[1]):
+        raise ConfigError(f"{where}.user_config: encoder deployments take no user_config")
+    try:
+        parsed = model.model_validate(deployment.user_config)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ConfigError(f"{where}.user_config{_where(first['loc'])[1:]}: {first['msg']}") from None
+    if isinstance(parsed, IngressConfig):
+        encoders = {deployment_names(args)[1], *args.variants}
+        if unknown := set(parsed.weights) - encoders:
+            raise ConfigError(f"{where}.user_config.weights: unknown variants {sorted(unknown)}; "
+                              f"encoders are {sorted(encoders)}")
+
+
+def validate_config(raw: Any) -> ServeConfig:
+    """Validate a serve config (already parsed YAML); raises ConfigError naming the path."""
+    try:
+        config = ServeConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ConfigError(f"{_where(first['loc'])}: {first['msg']}") from None
+    for a, app in enumerate(config.applications):
+        names = deployment_names(app.args)
+        for d, deployment in enumerate(app.deployments):
+            where = f"$.applications[{a}].deployments[{d}]"
+            if deployment.name not in names:
+                raise ConfigError(f"{where}.name: unknown deployment {deployment.name!r}; the stack has {names}")
+            if deployment.autoscaling_config and isinstance(deployment.num_replicas, int):
+                raise ConfigError(f"{where}: give num_replicas or autoscaling_config, not both")
+            _check_user_config(where, deployment, app.args)
+    from ray.serve.schema import ServeDeploySchema
+
+    try:
+        ServeDeploySchema.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ConfigError(f"{_where(first['loc'])}: {first['msg']}") from None
+    return config
+
+
+def load_config(path: Path) -> tuple[dict[str, Any], ServeConfig]:
+    """Read and validate a serve config file: the raw dict (for Serve) and the parsed model."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read the serve config ({error})") from None
+    try:
+        return raw, validate_config(raw)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None

@@ -1,0 +1,129 @@
+"""One Ray cluster for the whole serve test session: a CPU head plus fake Inferentia and GPU nodes.
+
+Two applications run on it from one serve config (deployed through the strict validator):
+``voxstack`` (every stage, both encoder variants, small limits and short autoscaling delays)
+and ``placed`` (grouped stages pinned to the fake accelerators).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+LONG_TEXT = " ".join(f"This is sentence number {i} of a longer text, spoken one utterance at a time." for i in range(8))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stage(name: str, **options: Any) -> dict[str, Any]:
+    return {"name": name, "ray_actor_options": {"num_cpus": 0}, "max_ongoing_requests": 8,
+            "max_queued_requests": 16, **options}
+
+
+def serve_config(port: int) -> dict[str, Any]:
+    fast_scaling = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1, "upscale_delay_s": 0.5,
+                    "downscale_delay_s": 2, "metrics_interval_s": 0.5, "look_back_period_s": 1}
+    return {
+        "http_options": {"host": "127.0.0.1", "port": port, "request_timeout_s": 120},
+        "applications": [
+            {"name": "voxstack", "route_prefix": "/", "import_path": "deployments.app:build",
+             "args": {"addon": "piper-joe", "variants": {"CustomizedEncoders": "CustomizedEncoders"}},
+             "deployments": [
+                 _stage("Ingress", max_ongoing_requests=64, max_queued_requests=64,
+                        user_config={"weights": {"Encoders": 0.7, "CustomizedEncoders": 0.3}, "max_streams": 3,
+                                     "retry_after_s": 2, "deadline_s": 60, "lookahead": 2}),
+                 _stage("Encoders"), _stage("CustomizedEncoders"), _stage("Upsampler-Decoder"),
+                 _stage("Vocoder", autoscaling_config=fast_scaling), _stage("Fade"), _stage("ChunkStats"),
+             ]},
+            {"name": "placed", "route_prefix": "/placed", "import_path": "deployments.app:build",
+             "args": {"addon": "piper-joe", "groups": [[0], [1, 2, 3]]},
+             "deployments": [
+                 _stage("Encoders", ray_actor_options={"num_cpus": 0, "resources": {"neuron_cores": 1}}),
+                 _stage("Upsampler-Decoder", ray_actor_options={"num_cpus": 0, "num_gpus": 1}),
+                 _stage("Vocoder-Fade-ChunkStats", ray_actor_options={"num_cpus": 0.5}),
+             ]},
+        ],
+    }
+
+
+class Service:
+    """The running service: its URL, its config, and a way to redeploy a changed config."""
+
+    def __init__(self, port: int, cluster: Any) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.config = serve_config(port)
+        self.cluster = cluster
+        self.http = httpx.Client(base_url=self.url, timeout=60)
+
+    def redeploy(self, change: Callable[[dict[str, Any]], None]) -> None:
+        from deployments.run import deploy
+
+        config = copy.deepcopy(self.config)
+        change(config)
+        deploy(config)
+        self.config = config
+
+    def deployment(self, name: str, app: str = "voxstack") -> dict[str, Any]:
+        for entry in self.config["applications"][0 if app == "voxstack" else 1]["deployments"]:
+            if entry["name"] == name:
+                return entry
+        raise KeyError(name)
+
+    def stats(self, name: str, app: str = "voxstack") -> dict[str, Any]:
+        from ray import serve
+
+        return serve.get_deployment_handle(name, app_name=app).stats.remote().result(timeout_s=30)
+
+
+@pytest.fixture(scope="session")
+def service() -> Iterator[Service]:
+    import ray
+    from ray import serve
+    from ray.cluster_utils import Cluster
+
+    from deployments.run import deploy
+
+    started = time.perf_counter()
+    temp = tempfile.mkdtemp(prefix="vxray")
+    os.environ["RAY_TMPDIR"] = temp  # the cluster's address file goes here too, not in /tmp/ray
+    os.makedirs(os.path.join(temp, "ray"))
+    head = {"num_cpus": 2, "include_dashboard": False, "object_store_memory": 200 * 1024**2,
+            "temp_dir": os.path.join(temp, "ray")}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    cluster.add_node(num_cpus=0, resources={"neuron_cores": 2}, object_store_memory=100 * 1024**2)
+    cluster.add_node(num_cpus=0, num_gpus=1, object_store_memory=100 * 1024**2)
+    ray.init(address=cluster.address, log_to_driver=False)
+    port = _free_port()
+    svc = Service(port, cluster)
+    deploy(svc.config)
+    deadline = time.time() + 60
+    while svc.http.get("/healthz").status_code != 200:
+        assert time.time() < deadline, "service never became healthy"
+        time.sleep(0.5)
+    print(f"\nserve session ready in {time.perf_counter() - started:.1f} s")
+    try:
+        yield svc
+    finally:
+        svc.http.close()
+        serve.shutdown()
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:ray.*")
+    config.addinivalue_line("filterwarnings", "ignore::pydantic.warnings.PydanticDeprecatedSince20")

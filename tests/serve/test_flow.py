@@ -1,0 +1,98 @@
+"""Cancellation on disconnect, overload answers, mid-stream failures, autoscaling, placement."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from ray import serve
+
+from tests.serve.conftest import LONG_TEXT, Service
+
+STREAM_STAGES = ("Upsampler-Decoder", "Vocoder", "Fade", "ChunkStats")
+
+
+def _wait(predicate: Any, timeout: float, message: str) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, message
+        time.sleep(0.2)
+
+
+def test_disconnect_cancels_every_stage(service: Service) -> None:
+    before = {name: service.stats(name)["cancelled"] for name in STREAM_STAGES}
+    with service.http.stream("POST", "/v1/audio/speech",
+                             json={"model": "piper-joe", "input": LONG_TEXT, "response_format": "pcm"}) as r:
+        assert r.status_code == 200
+        next(r.iter_bytes())
+    _wait(lambda: all(service.stats(n)["cancelled"] > before[n] for n in STREAM_STAGES), 10,
+          "a stage kept streaming after the client left")
+    _wait(lambda: all(service.stats(n)["active"] == 0 for n in STREAM_STAGES), 10, "streams left active")
+
+
+def _long_stream(url: str) -> tuple[int, dict[str, str]]:
+    with httpx.Client(base_url=url, timeout=60) as client, client.stream(
+            "POST", "/v1/audio/speech", json={"model": "piper-joe", "input": LONG_TEXT, "response_format": "pcm"}) as r:
+        for _ in r.iter_bytes():
+            pass
+        return r.status_code, dict(r.headers)
+
+
+def test_overload_is_429_with_retry_after(service: Service) -> None:
+    with concurrent.futures.ThreadPoolExecutor(7) as pool:
+        results = list(pool.map(_long_stream, [service.url] * 7))
+    codes = [code for code, _ in results]
+    assert codes.count(200) >= 3 and 429 in codes, codes
+    assert all(headers["retry-after"] == "2" for code, headers in results if code == 429)
+
+
+def test_autoscaling_up_then_down(service: Service) -> None:
+    def running() -> int:
+        states = serve.status().applications["voxstack"].deployments["Vocoder"].replica_states
+        return int(states.get("RUNNING", 0))
+
+    _wait(lambda: running() == 1, 40, "Vocoder not at its minimum before the burst")
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(_long_stream, service.url) for _ in range(3)]
+        _wait(lambda: running() == 2, 30, "Vocoder never scaled up under the burst")
+        assert all(f.result()[0] == 200 for f in futures)
+    _wait(lambda: running() == 1, 40, "Vocoder never scaled back down")
+
+
+def _fail_vocoder(after: int | None) -> Any:
+    def change(config: dict[str, Any]) -> None:
+        entry = next(d for d in config["applications"][0]["deployments"] if d["name"] == "Vocoder")
+        entry["user_config"] = {"fail_after_chunks": after}
+    return change
+
+
+def test_stage_failure_mid_stream_is_detectable(service: Service) -> None:
+    service.redeploy(_fail_vocoder(1))
+    try:
+        lines = service.http.post("/v1/stream", json={"model": "piper-joe", "input": LONG_TEXT}).text.splitlines()
+        records = [json.loads(line) for line in lines]
+        assert records[0]["type"] == "start" and records[-1]["type"] == "error"
+        assert "fault drill" in records[-1]["error"]["message"]
+        with pytest.raises(httpx.RemoteProtocolError):
+            service.http.post("/v1/audio/speech", json={"model": "piper-joe", "input": LONG_TEXT,
+                                                        "response_format": "wav"})
+    finally:
+        service.redeploy(_fail_vocoder(None))
+    r = service.http.post("/v1/audio/speech", json={"model": "piper-joe", "input": "Healthy again."})
+    assert r.status_code == 200 and len(r.content) > 44 + 22050
+
+
+def test_placement_on_fake_accelerators(service: Service) -> None:
+    import ray
+
+    nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
+    encoders = service.stats("Encoders", app="placed")["node_id"]
+    decoder = service.stats("Upsampler-Decoder", app="placed")["node_id"]
+    assert "neuron_cores" in nodes[encoders] and "GPU" not in nodes[encoders]
+    assert "GPU" in nodes[decoder]
+    r = service.http.post("/placed/v1/audio/speech", json={"model": "piper-joe", "input": "Placed stages."})
+    assert r.status_code == 200 and r.content[:4] == b"RIFF"
