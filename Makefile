@@ -17,6 +17,7 @@ setup: $(STAMP)
 
 addons: $(STAMP)
 	$(PY) addons/piper-joe/build.py
+	$(PY) addons/hibari/build.py
 
 serve: addons
 	$(VENV)/bin/voxstack serve
