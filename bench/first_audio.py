@@ -1,0 +1,366 @@
+"""First-audio latency and total compute: voxstack's piper-joe against piper-tts and the monolithic model.
+
+Run: ``python bench/first_audio.py [--repeats 5] [--out bench/results]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from blocks import load_addon  # noqa: E402
+from blocks.voice import Voice  # noqa: E402
+
+ADDON = "piper-joe"
+NETWORKS = ROOT / "addons" / ADDON / "networks"
+SCALES = {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8}
+
+WORDS = (
+    "the old lighthouse keeper walked slowly along the rocky shore every evening to watch the fishing "
+    "boats return with their catch while gulls circled overhead and the wind carried the smell of salt "
+    "and pine from the hills behind the little harbor town where he had lived for most of his long and "
+    "quiet life among friends who still remembered the great storm that had once flooded every street "
+    "and washed away the wooden pier near the market square"
+).split()
+
+INPUTS = {
+    "short": "The weather is nice today.",
+    "sentence-40": (
+        "When the morning train finally arrived at the crowded station, the tired travelers gathered "
+        "their heavy bags and walked out into the bright sunlight, hoping to find a quiet place where "
+        "they could rest before continuing their long journey north."
+    ),
+    "paragraph": (
+        "The museum opens at nine every morning. Visitors can explore three floors of paintings and "
+        "sculptures from around the world. Guided tours leave from the main hall every hour. The cafe on "
+        "the top floor offers a wonderful view of the river. Please remember to buy your tickets online "
+        "before you arrive."
+    ),
+}
+PLOT_LENGTHS = (5, 10, 20, 40, 80)
+
+
+def sentence(words: int) -> str:
+    """A single sentence of ``words`` words drawn from one fixed text."""
+    text = " ".join(WORDS[:words])
+    return text[0].upper() + text[1:] + "."
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass
+class Timing:
+    """Seconds to the first chunk and to the end of a stream, and the audio length produced."""
+
+    first: float
+    total: float
+    cpu: float
+    """Process CPU seconds (all threads) to the end."""
+    audio_s: float
+
+
+def time_stream(chunks: Callable[[], Iterator[tuple[np.ndarray, int]]]) -> Timing:
+    """Drain ``chunks()`` (samples, rate) and time its first item and its end."""
+    start, cpu = time.perf_counter(), time.process_time()
+    first = 0.0
+    samples = 0
+    rate = 1
+    for index, (audio, chunk_rate) in enumerate(chunks()):
+        if index == 0:
+            first = time.perf_counter() - start
+        samples += int(audio.shape[-1])
+        rate = chunk_rate
+    return Timing(first, time.perf_counter() - start, time.process_time() - cpu, samples / rate)
+
+
+class Runners:
+    """The three systems under test, loaded once."""
+
+    def __init__(self) -> None:
+        from piper import PiperVoice, SynthesisConfig
+
+        self.voice: Voice = load_addon(ADDON)
+        self.piper = PiperVoice.load(NETWORKS / "reference.onnx", config_path=NETWORKS / "voice.json")
+        self.piper_config = SynthesisConfig(
+            length_scale=SCALES["length_scale"], noise_scale=SCALES["noise_scale"],
+            noise_w_scale=SCALES["noise_w"], normalize_audio=False,
+        )
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.reference = ort.InferenceSession(
+            str(NETWORKS / "reference.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.scales = np.asarray(
+            [SCALES["noise_scale"], SCALES["length_scale"], SCALES["noise_w"]], dtype=np.float32
+        )
+
+    def voxstack(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        for chunk in self.voice.stream(text, seed=0, **SCALES):
+            yield chunk.samples, chunk.sample_rate
+
+    def piper_tts(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        for chunk in self.piper.synthesize(text, syn_config=self.piper_config):
+            yield chunk.audio_float_array, chunk.sample_rate
+
+    def monolithic(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
+        """Our frontend's ids through ``reference.onnx``, one whole utterance per call."""
+        for ids in self.utterance_ids(text):
+            audio = self.reference_audio(ids)
+            yield audio, self.voice.sample_rate
+
+    def utterance_ids(self, text: str) -> Iterable[list[int]]:
+        return (u.ids for u in self.voice.frontend.utterances(text))
+
+    def reference_audio(self, ids: list[int]) -> np.ndarray:
+        feeds = {
+            "input": np.asarray([ids], dtype=np.int64),
+            "input_lengths": np.asarray([len(ids)], dtype=np.int64),
+            "scales": self.scales,
+        }
+        return np.asarray(self.reference.run(None, feeds)[0]).reshape(-1)
+
+    def warm_up(self) -> None:
+        for text in (INPUTS["short"], INPUTS["sentence-40"]):
+            for run in (self.voxstack, self.piper_tts, self.monolithic):
+                time_stream(lambda run=run, text=text: run(text))
+
+
+Stream = Callable[[str], Iterator[tuple[np.ndarray, int]]]
+
+
+def measure(systems: dict[str, Stream], text: str, repeats: int) -> dict[str, dict[str, Any]]:
+    """Median first-chunk, total and CPU milliseconds of each system on ``text``.
+
+    The systems take turns within each repeat, so load from outside the process hits them alike.
+    """
+    runs: dict[str, list[Timing]] = {name: [] for name in systems}
+    for _ in range(repeats):
+        for name, stream in systems.items():
+            runs[name].append(time_stream(lambda stream=stream: stream(text)))
+    result: dict[str, dict[str, Any]] = {}
+    for name, timings in runs.items():
+        result[name] = {
+            "first_ms": 1000 * statistics.median(t.first for t in timings),
+            "total_ms": 1000 * statistics.median(t.total for t in timings),
+            "cpu_ms": 1000 * statistics.median(t.cpu for t in timings),
+            "audio_s": timings[0].audio_s,
+            "runs_first_ms": [round(1000 * t.first, 1) for t in timings],
+            "runs_total_ms": [round(1000 * t.total, 1) for t in timings],
+        }
+    return result
+
+
+def profile_first_audio(runners: Runners, text: str, repeats: int) -> dict[str, float]:
+    """Median milliseconds spent, before the first chunk, in the frontend and in each network.
+
+    Wraps the voice's ``phonemize`` and network ``run`` calls with timers for the duration of the
+    profile; ``other_ms`` is the rest (noise, upsampling, windowing, Python).
+    """
+    voice = runners.voice
+    spent: dict[str, float] = {}
+
+    def timed(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    networks = voice.addon.loaded_networks()
+    patched: list[tuple[Any, str]] = [(voice.frontend, "phonemize")] + [(n, "run") for n in networks]
+    voice.frontend.phonemize = timed("frontend", voice.frontend.phonemize)
+    for network in networks:
+        network.run = timed(network.name, network.run)  # type: ignore[method-assign]
+    rows: list[dict[str, float]] = []
+    try:
+        for _ in range(repeats):
+            spent.clear()
+            start = time.perf_counter()
+            next(iter(voice.stream(text, seed=0, **SCALES)))
+            first = time.perf_counter() - start
+            row = {f"{name}_ms": 1000 * value for name, value in spent.items()}
+            row["first_ms"] = 1000 * first
+            row["other_ms"] = 1000 * (first - sum(spent.values()))
+            rows.append(row)
+    finally:
+        for owner, attribute in patched:
+            owner.__dict__.pop(attribute, None)
+    return {key: statistics.median(row.get(key, 0.0) for row in rows) for key in rows[0]}
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": load_average(),
+    }
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: other work on the machine skews every timing."""
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    header = (
+        "| input | words | audio s | voxstack first (ms) | piper first (ms) | first ratio | "
+        "voxstack total (ms) | monolithic total (ms) | total / monolithic | CPU time / monolithic | "
+        "piper total (ms) |"
+    )
+    lines = [header, "|" + "---|" * 11]
+    for r in rows:
+        v, p, m = r["voxstack"], r["piper"], r["monolithic"]
+        lines.append(
+            f"| {r['input']} | {r['words']} | {v['audio_s']:.2f} | {v['first_ms']:.0f} | "
+            f"{p['first_ms']:.0f} | {v['first_ms'] / p['first_ms']:.2f} | {v['total_ms']:.0f} | "
+            f"{m['total_ms']:.0f} | {v['total_ms'] / m['total_ms']:.2f} | {v['cpu_ms'] / m['cpu_ms']:.2f} | "
+            f"{p['total_ms']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(points: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    words = np.arange(len(points))
+    width = 0.38
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(words - width / 2, [p["voxstack"]["first_ms"] for p in points], width, label="voxstack")
+    ax.bar(words + width / 2, [p["piper"]["first_ms"] for p in points], width, label="piper-tts")
+    ax.set_xticks(words, [str(p["words"]) for p in points])
+    ax.set_xlabel("words in one sentence")
+    ax.set_ylabel("first audio (ms, median)")
+    ax.set_title("Time to first audio")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def targets(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The project's targets, each with the measured value and whether it is met."""
+    by = {r["input"]: r for r in rows}
+
+    def ratio(name: str, a: str, b: str, key: str) -> float:
+        return by[name][a][key] / by[name][b][key]
+
+    checks = {
+        "first audio <= 0.2 x piper (40-word sentence)": (
+            ratio("sentence-40", "voxstack", "piper", "first_ms"), 0.2
+        ),
+        "first audio <= piper (short sentence)": (ratio("short", "voxstack", "piper", "first_ms"), 1.0),
+    }
+    for r in rows:
+        checks[f"total <= 1.2 x monolithic ({r['input']})"] = (
+            ratio(r["input"], "voxstack", "monolithic", "total_ms"), 1.2
+        )
+    return {name: {"ratio": v, "limit": limit, "met": v <= limit} for name, (v, limit) in checks.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (median reported)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
+    args = parser.parse_args(argv)
+    if not (NETWORKS / "reference.onnx").is_file():
+        print(f"missing {NETWORKS / 'reference.onnx'}: run python addons/{ADDON}/build.py", file=sys.stderr)
+        return 1
+
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, onnxruntime {info['onnxruntime']}, "
+          f"python {info['python']}; load average {info['load_average']}; repeats {args.repeats}, medians")
+    runners = Runners()
+    runners.warm_up()
+
+    systems = {"voxstack": runners.voxstack, "piper": runners.piper_tts, "monolithic": runners.monolithic}
+    rows: list[dict[str, Any]] = []
+    for name, text in INPUTS.items():
+        row: dict[str, Any] = {"input": name, "words": word_count(text), "text": text}
+        row.update(measure(systems, text, args.repeats))
+        row["utterances"] = sum(1 for _ in runners.utterance_ids(text))
+        row["profile"] = profile_first_audio(runners, text, args.repeats)
+        rows.append(row)
+    print()
+    print(table(rows))
+
+    print("\nfirst audio, where the time goes (median ms):")
+    for r in rows:
+        parts = ", ".join(f"{k[:-3]} {v:.0f}" for k, v in r["profile"].items() if k != "first_ms")
+        print(f"  {r['input']}: {r['profile']['first_ms']:.0f} = {parts}")
+
+    points = []
+    for words in PLOT_LENGTHS:
+        text = sentence(words)
+        point: dict[str, Any] = {"words": words, "text": text}
+        point.update(measure({"voxstack": runners.voxstack, "piper": runners.piper_tts}, text, args.repeats))
+        point["utterances"] = sum(1 for _ in runners.utterance_ids(text))
+        points.append(point)
+    print("\nfirst audio against length (median ms):")
+    for p in points:
+        print(f"  {p['words']:>3} words ({p['utterances']} utterance(s)): "
+              f"voxstack {p['voxstack']['first_ms']:.0f}, piper {p['piper']['first_ms']:.0f}")
+
+    checks = targets(rows)
+    print("\ntargets:")
+    for name, check in checks.items():
+        verdict = "met   " if check["met"] else "MISSED"
+        print(f"  {verdict} {name}: {check['ratio']:.2f} (limit {check['limit']})")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    info["load_average_after"] = load_average()
+    print(f"load average after: {info['load_average_after']}")
+    result = {
+        "machine": info,
+        "repeats": args.repeats,
+        "scales": SCALES,
+        "schedule": runners.voice.addon.config.schedule.model_dump(),
+        "inputs": rows,
+        "lengths": points,
+        "targets": checks,
+    }
+    json_path, png_path = args.out / "first_audio.json", args.out / "first_audio.png"
+    json_path.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    plot(points, png_path)
+    print(f"\nwrote {json_path} and {png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
