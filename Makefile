@@ -17,6 +17,7 @@ setup: $(STAMP)
 
 addons: $(STAMP)
 	$(PY) addons/piper-joe/build.py
+	$(VENV)/bin/voxstack addons compile piper-joe --profile fixed
 	$(PY) addons/hibari/build.py
 
 serve: addons

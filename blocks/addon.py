@@ -7,12 +7,12 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from blocks.backends import Network, load_network
-from blocks.config import AddonConfig
+from blocks.config import AddonConfig, BackendConfig
 from blocks.spec import Node, StackError, parse_stack
 
 if TYPE_CHECKING:
@@ -56,13 +56,16 @@ def list_addons(root: Path | None = None) -> list[str]:
 class Addon:
     """A parsed addon: config, validated stack, and its networks (loaded once, on first use)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, overrides: dict[str, Any] | None = None) -> None:
         self.folder = folder.resolve()
         config_file = self.folder / "addon.json"
         try:
             raw = json.loads(config_file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise AddonError(f"{config_file}: cannot read addon config ({error})") from None
+        if not isinstance(raw, dict):
+            raise AddonError(f"{config_file}: the addon config must be a JSON object")
+        raw = merge(raw, overrides or {})
         try:
             self.config = AddonConfig.model_validate(raw)
         except ValidationError as error:
@@ -90,6 +93,9 @@ class Addon:
     def networks_with_role(self, role: str) -> list[str]:
         return [name for name, net in self.config.networks.items() if net.role == role]
 
+    def backend_for(self, name: str) -> BackendConfig:
+        return self.config.networks[name].backend or self.config.backend
+
     def network(self, name: str) -> Network:
         """The loaded network ``name`` (loads it on first call, once)."""
         with self._lock:
@@ -98,15 +104,55 @@ class Addon:
                     raise AddonError(
                         f"addon {self.name!r} has no network {name!r} (has {sorted(self.config.networks)})"
                     )
-                config = self.config.networks[name]
-                path = self.resolve(config.file)
-                if not path.is_file() and self.config.build:
-                    raise AddonError(
-                        f"addon {self.name!r}: network file {config.file} is missing; build it with: "
-                        f"{self.config.build}"
-                    )
-                self._networks[name] = load_network(name, config, path, self.config.backend)
+                backend = self.backend_for(name)
+                load = self._load_fixed if backend.profile == "fixed" else self._load_dynamic
+                self._networks[name] = load(name, backend)
             return self._networks[name]
+
+    def _load_dynamic(self, name: str, backend: BackendConfig) -> Network:
+        config = self.config.networks[name]
+        path = self.resolve(config.file)
+        if not path.is_file() and self.config.build:
+            raise AddonError(
+                f"addon {self.name!r}: network file {config.file} is missing; build it with: {self.config.build}"
+            )
+        return load_network(name, config, path, backend)
+
+    def _load_fixed(self, name: str, backend: BackendConfig) -> Network:
+        """One static artefact per profile size, wrapped to pad and crop (and batch frame networks)."""
+        from blocks.backends.batching import BatchingNetwork
+        from blocks.backends.compile import read_manifest
+        from blocks.backends.fixed import FixedShapeNetwork
+
+        profile = self.config.fixed_profile
+        if profile is None or name not in profile.networks:
+            raise AddonError(f"addon {self.name!r}: profile 'fixed' gives no shapes for network {name!r}")
+        try:
+            files = read_manifest(self)[name]
+        except (FileNotFoundError, KeyError) as error:
+            raise AddonError(str(error).strip("'\"")) from None
+        config = self.config.networks[name]
+        window = config.role in ("decoder", "vocoder")
+        variants: dict[int, Network] = {}
+        for size in profile.networks[name].sizes:
+            static = config.model_copy(update={"file": files[str(size)]})
+            network = load_network(name, static, self.resolve(static.file), backend)
+            if window and backend.batch is not None:
+                network = BatchingNetwork(network, backend.batch)
+            variants[size] = network
+        return FixedShapeNetwork(variants, profile.networks[name], window)
+
+    def max_sequence_length(self) -> int | None:
+        """Largest input an encoder takes in the fixed profile (None: any length)."""
+        profile = self.config.fixed_profile
+        if profile is None:
+            return None
+        sizes = [
+            profile.networks[n].sizes[-1]
+            for n in self.networks_with_role("encoder")
+            if n in profile.networks and self.backend_for(n).profile == "fixed"
+        ]
+        return min(sizes) if sizes else None
 
     def loaded_networks(self) -> list[Network]:
         return list(self._networks.values())
@@ -117,6 +163,20 @@ class Addon:
         return Voice(self)
 
 
-def load_addon(name: str, root: Path | str | None = None) -> Voice:
-    """Load addon ``name`` and build its stack: the returned Voice streams and synthesizes."""
-    return Addon(addon_path(name, Path(root) if root else None)).voice()
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied key by key (nested objects merge, other values replace)."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_addon(name: str, root: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Voice:
+    """Load addon ``name`` and build its stack: the returned Voice streams and synthesizes.
+
+    ``overrides`` are merged into ``addon.json`` first, e.g. ``{"backend": {"profile": "fixed"}}``.
+    """
+    return Addon(addon_path(name, Path(root) if root else None), overrides).voice()

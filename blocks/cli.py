@@ -102,6 +102,25 @@ def addons_inspect(name: str) -> None:
     typer.echo(voice.describe())
 
 
+@addons_app.command("compile")
+def addons_compile(
+    name: str,
+    profile: Annotated[str, typer.Option(help="Profile to prepare (only 'fixed' needs artefacts).")] = "fixed",
+) -> None:
+    """Build an addon's static-shape artefacts once (fixed profile); loading never compiles."""
+    from blocks.addon import Addon
+    from blocks.backends.compile import compile_fixed
+
+    if profile != "fixed":
+        fail(f"unknown profile {profile!r}: only 'fixed' has artefacts to compile")
+    try:
+        manifest = compile_fixed(Addon(addon_path(name)))
+    except (AddonError, ValueError) as error:
+        fail(str(error))
+    for network, files in manifest.items():
+        typer.echo(f"{network}: {', '.join(f'{size} -> {path}' for size, path in files.items())}")
+
+
 @app.command()
 def serve(
     config: Annotated[Path, typer.Option(help="Serve config file.")] = Path("serve_configs/local.yaml"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -31,15 +31,55 @@ class NetworkConfig(Strict):
     outputs: list[str]
     role: Literal["encoder", "decoder", "vocoder", "other"] = "other"
     """What the default components pick it for: Encoders run every ``encoder`` network."""
+    backend: BackendConfig | None = None
+    """Overrides the addon's backend for this network (e.g. a torch network in an ONNX addon)."""
+
+
+class BatchConfig(Strict):
+    """Cross-stream batching of fixed-shape frame networks (continuous: per chunk, not per request)."""
+
+    max_size: int = Field(default=8, ge=1, le=64)
+    """Most chunks run together in one call."""
+    max_wait_ms: float = Field(default=2.0, ge=0.0, le=100.0)
+    """How long the first chunk of a batch waits for others to join."""
 
 
 class BackendConfig(Strict):
     """Where and how networks run; chosen once, when the addon loads."""
 
-    kind: Literal["onnxruntime", "torch"] = "onnxruntime"
+    kind: Literal["onnxruntime", "torch", "neuron"] = "onnxruntime"
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     threads: int | None = Field(default=None, ge=1)
     """Intra-op threads per network (None: the runtime's default)."""
+    profile: Literal["dynamic", "fixed"] = "dynamic"
+    """``fixed``: every network sees only the shapes of the addon's fixed profile."""
+    batch: BatchConfig | None = None
+    """Batch frame-network chunks of concurrent streams (fixed profile only)."""
+
+
+class FixedNetworkProfile(Strict):
+    """Static shapes of one network along one symbolic dim (time: always the last axis)."""
+
+    dim: str
+    """The symbolic input dim made static, e.g. ``phonemes`` or ``frames``."""
+    sizes: list[int] = Field(min_length=1)
+    """Allowed sizes, ascending; inputs are padded up to the next one. A frame network has one: its window."""
+    pad_value: float = 0.0
+
+    @field_validator("sizes")
+    @classmethod
+    def _ascending(cls, sizes: list[int]) -> list[int]:
+        if sizes != sorted(set(sizes)) or sizes[0] < 1:
+            raise ValueError("sizes must be positive, ascending and distinct")
+        return sizes
+
+
+class FixedProfile(Strict):
+    """The addon's fixed-shape profile (accelerators that compile each tensor size)."""
+
+    networks: dict[str, FixedNetworkProfile]
+    artefacts: str = "networks/fixed"
+    """Folder (inside the addon) where ``voxstack addons compile`` writes the static artefacts."""
 
 
 class ScheduleConfig(Strict):
@@ -84,8 +124,12 @@ class AddonConfig(Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     networks: dict[str, NetworkConfig]
+    fixed_profile: FixedProfile | None = None
     stack: Any
     """The block graph: a list of StreamableBlocks (see ``blocks.spec``)."""
     voices: list[str] = Field(default_factory=lambda: ["default"])
     build: str | None = None
     """Command that builds missing network files, shown in errors."""
+
+
+NetworkConfig.model_rebuild()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from blocks.backends.base import Tally
 from blocks.config import ScheduleConfig
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ class Request:
     """Optional callable returning True when the consumer has gone away."""
     schedule: ScheduleConfig | None = None
     """Chunk schedule override (e.g. one chunk for whole-utterance synthesis)."""
+    tally: Tally = field(default_factory=Tally)
+    """Elements the request's network calls carried, padding included (shared by its utterances)."""
 
     def rng(self, salt: int) -> np.random.Generator:
         """A generator private to this utterance and to the block that asks (``salt``)."""

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blocks import registry
+from blocks.backends.base import Tally
+from blocks.components import text as textlib
 from blocks.components.frontend import Utterance
-from blocks.components.text import InputError
+from blocks.components.text import InputError, Span
 from blocks.config import ScheduleConfig
 from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
 from blocks.marks import MARK_TYPES, ByteOffsets, utterance_marks
@@ -50,6 +52,8 @@ class Synthesis:
     audio: np.ndarray
     sample_rate: int
     marks: list[dict[str, Any]]
+    padding_waste: float = 0.0
+    """Padded elements over real elements in the network calls (fixed-shape profile)."""
 
     @property
     def seconds(self) -> float:
@@ -94,7 +98,9 @@ class Voice:
         return "\n".join(lines)
 
     def warm_up(self) -> None:
-        """Load every network and run the whole stack once on a short text."""
+        """Run every network at every shape it will see (fixed profile: each size), then a short text."""
+        for block in self.blocks:
+            block.warm_up()
         for _ in self.stream("Warm up.", noise_scale=0.0, noise_w=0.0):
             pass
 
@@ -125,9 +131,14 @@ class Voice:
         marks: tuple[str, ...] = ("sentence", "word"),
         schedule: ScheduleConfig | None = None,
         cancelled: Callable[[], bool] | None = None,
+        tally: Tally | None = None,
     ) -> Iterator[AudioChunk]:
-        """Yield audio chunks as soon as each exists; utterances are phonemized one at a time."""
-        base = self.request(seed, length_scale, noise_scale, noise_w, cancelled=cancelled, schedule=schedule)
+        """Yield audio chunks as soon as each exists; utterances are phonemized one at a time.
+
+        ``tally``, if given, counts the elements the networks carried (padding waste in fixed mode).
+        """
+        base = self.request(seed, length_scale, noise_scale, noise_w, cancelled=cancelled, schedule=schedule,
+                            tally=tally or Tally())
         if unknown := set(marks) - set(MARK_TYPES):
             raise InputError(f"unknown mark types {sorted(unknown)}; valid: {list(MARK_TYPES)}")
         clean = self.frontend.check(text)
@@ -135,10 +146,7 @@ class Voice:
         byte = ByteOffsets(text)
         offset = 0
         produced = False
-        for index, span in enumerate(spans):
-            utterance = self.frontend.phonemize(span)
-            if len(utterance.ids) <= 3:
-                continue
+        for index, utterance in self._utterances(spans):
             request = Request(**{**base.__dict__, "utterance_index": index})
             for chunk, tensors in self._utterance(utterance, request):
                 found = []
@@ -152,6 +160,33 @@ class Voice:
                 return
         if not produced:
             raise InputError("text contains nothing that can be spoken")
+
+    def _utterances(self, spans: list[Span]) -> Iterator[tuple[int, Utterance]]:
+        """Phonemized utterances with something to say, each fitting the fixed profile's largest input."""
+        limit = self.addon.max_sequence_length()
+        for index, span in enumerate(spans):
+            for utterance in self._fit(self.frontend.phonemize(span), limit):
+                if len(utterance.ids) > 3:
+                    yield index, utterance
+
+    def _fit(self, utterance: Utterance, limit: int | None) -> Iterator[Utterance]:
+        if limit is None or len(utterance.ids) <= limit:
+            yield utterance
+            return
+        base = utterance.span.start
+        pieces = [Span(base + c.start, base + c.end, c.text) for c in textlib.clauses(utterance.span.text)]
+        if len(pieces) < 2:
+            pieces = textlib.words(utterance.span)
+        if len(pieces) < 2:
+            raise InputError(
+                f"the word {utterance.span.text!r} needs {len(utterance.ids)} phoneme ids; "
+                f"the largest fixed-shape input holds {limit}"
+            )
+        half = len(pieces) // 2
+        for group in (pieces[:half], pieces[half:]):
+            start, end = group[0].start, group[-1].end
+            span = Span(start, end, utterance.span.text[start - base : end - base])
+            yield from self._fit(self.frontend.phonemize(span), limit)
 
     def _utterance(self, utterance: Utterance, request: Request) -> Iterator[tuple[Chunk, Tensors]]:
         tensors: Tensors = utterance.tensors()
@@ -176,6 +211,7 @@ class Voice:
 
     def synthesize(self, text: str, **options: Any) -> Synthesis:
         """The whole request at once (the same chunks as ``stream``, joined)."""
-        chunks = list(self.stream(text, **options))
+        tally = options.pop("tally", None) or Tally()
+        chunks = list(self.stream(text, tally=tally, **options))
         audio = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
-        return Synthesis(audio, self.sample_rate, [m for c in chunks for m in c.marks])
+        return Synthesis(audio, self.sample_rate, [m for c in chunks for m in c.marks], tally.waste)

@@ -20,6 +20,10 @@ def load_network(name: str, config: NetworkConfig, path: Path, backend: BackendC
         from blocks.backends.onnx import OnnxNetwork
 
         return OnnxNetwork(name, config, path, backend)
+    if backend.kind == "neuron":
+        from blocks.backends.neuron import NeuronNetwork
+
+        return NeuronNetwork(name, config, path, backend)
     if backend.kind != "torch":
         raise NetworkLoadError(name, path, f"format {config.format} needs backend torch, not {backend.kind}")
     from blocks.backends.torch import TorchNetwork

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,27 @@ class NetworkLoadError(RuntimeError):
         super().__init__(f"network {name!r} ({path.name}): {reason}")
         self.network = name
         self.path = path
+
+
+@dataclass
+class Tally:
+    """Elements a request's network calls carried: real ones, and padding added for fixed shapes."""
+
+    real: int = 0
+    padded: int = 0
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, real: int, padded: int) -> None:
+        with self.lock:
+            self.real += real
+            self.padded += padded
+            self.calls += 1
+
+    @property
+    def waste(self) -> float:
+        """Padded elements over real elements (0 when nothing was padded)."""
+        return self.padded / self.real if self.real else 0.0
 
 
 class Network(abc.ABC):
@@ -37,8 +60,14 @@ class Network(abc.ABC):
         return list(self.config.outputs)
 
     @abc.abstractmethod
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run once; ``feeds`` holds exactly the declared inputs."""
+    def run(self, feeds: dict[str, np.ndarray], tally: Tally | None = None) -> dict[str, np.ndarray]:
+        """Run once; ``feeds`` holds exactly the declared inputs; ``tally`` counts padding."""
+
+    fixed_window: int | None = None
+    """Frames per call when this network only accepts a fixed frame window."""
+
+    def warm_up(self) -> None:  # noqa: B027 - optional hook, nothing to do for dynamic shapes
+        """Run every shape this network will see once (fixed shapes: each bucket)."""
 
     def describe(self) -> str:
         return f"{self.name}: {self.config.format} on {self.device} ({self.path.name})"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from blocks.backends.base import Network, NetworkLoadError
+from blocks.backends.base import Network, NetworkLoadError, Tally
 from blocks.config import BackendConfig, NetworkConfig
 
 
@@ -53,6 +53,8 @@ class OnnxNetwork(Network):
     def device(self) -> str:
         return "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], tally: Tally | None = None) -> dict[str, np.ndarray]:
+        if tally is not None:
+            tally.add(sum(int(v.size) for v in feeds.values()), 0)
         values = self.session.run(self.output_names, feeds)
         return dict(zip(self.output_names, values, strict=True))

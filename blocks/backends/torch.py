@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blocks.backends.base import Network, NetworkLoadError
+from blocks.backends.base import Network, NetworkLoadError, Tally
 from blocks.config import BackendConfig, NetworkConfig
 
 
@@ -47,7 +47,9 @@ class TorchNetwork(Network):
     def device(self) -> str:
         return self._device.type
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], tally: Tally | None = None) -> dict[str, np.ndarray]:
+        if tally is not None:
+            tally.add(sum(int(np.size(v)) for v in feeds.values()), 0)
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self._device) for n in self.input_names]
         with torch.inference_mode():
             result = self.module(*args)

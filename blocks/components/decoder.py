@@ -58,7 +58,7 @@ class FrameNetworkBlock(StreamableBlock):
             )
         return found[0]
 
-    def run_frames(self, frames: np.ndarray) -> np.ndarray:
+    def run_frames(self, frames: np.ndarray, request: Request | None = None) -> np.ndarray:
         """Run the network on ``frames``; several frame inputs take consecutive channel ranges."""
         if len(self.frame_inputs) == 1:
             feeds = {self.frame_input: frames}
@@ -68,7 +68,7 @@ class FrameNetworkBlock(StreamableBlock):
             feeds = {name: frames[..., lo:hi, :] for name, lo, hi in pieces}
         if self.has_mask:
             feeds[self.options.mask_input] = np.ones((1, 1, frames.shape[-1]), np.float32)
-        results = self.network.run(feeds)
+        results = self.network.run(feeds, request.tally if request else None)
         if len(self.outputs) == 1:
             return results[self.outputs[0]]
         parts = [results[name] for name in self.outputs]
@@ -80,12 +80,20 @@ class FrameNetworkBlock(StreamableBlock):
         if upstream is None:
             raise ValueError(f"{type(self).__name__} needs an upstream StreamableBlock")
         schedule = request.schedule or self.options.schedule or self.addon.config.schedule
-        for chunk in windowed(upstream, self.run_frames, schedule, self.options.context, self.samples_per_frame):
+
+        def run(frames: np.ndarray) -> np.ndarray:
+            return self.run_frames(frames, request)
+
+        window = self.network.fixed_window
+        for chunk in windowed(upstream, run, schedule, self.options.context, self.samples_per_frame, window):
             if request.cancelled is not None and request.cancelled():
                 return
             yield chunk
 
     def warm_up(self) -> None:
+        if self.network.fixed_window is not None:
+            self.network.warm_up()  # every fixed size once
+            return
         frames = np.zeros((1, sum(self._channels(name) for name in self.frame_inputs), 16), np.float32)
         self.run_frames(frames)
 
@@ -112,5 +120,5 @@ class Vocoder(FrameNetworkBlock):
         assert addon is not None
         self.samples_per_frame = addon.config.hop_length
 
-    def run_frames(self, frames: np.ndarray) -> np.ndarray:
-        return super().run_frames(frames).reshape(-1).astype(np.float32, copy=False)
+    def run_frames(self, frames: np.ndarray, request: Request | None = None) -> np.ndarray:
+        return super().run_frames(frames, request).reshape(-1).astype(np.float32, copy=False)

@@ -27,8 +27,11 @@ class NetworkBlock(SequenceBlock):
         assert addon is not None, "a Network block needs an addon"
         self.network = addon.network(self.options.network)
 
+    def warm_up(self) -> None:
+        self.network.warm_up()
+
     def run(self, inputs: Tensors, request: Request) -> Tensors:
-        return self.network.run(feeds_for(self.network, inputs, request))
+        return self.network.run(feeds_for(self.network, inputs, request), request.tally)
 
 
 class EncodersOptions(BaseModel):

@@ -66,14 +66,22 @@ def windowed(
     schedule: ScheduleConfig,
     context: int,
     scale: int = 1,
+    max_window: int | None = None,
 ) -> Iterator[Chunk]:
     """Yield ``run`` over scheduled chunks of upstream frames, ``scale`` outputs per frame.
 
-    ``run`` maps frames ``[..., n]`` to outputs ``[..., n * scale]``.
+    ``run`` maps frames ``[..., n]`` to outputs ``[..., n * scale]``. With ``max_window`` (a
+    fixed-shape network) chunks shrink so that a chunk and its context never exceed it.
     """
+    cap = None
+    if max_window is not None:
+        cap = max_window - 2 * context
+        if cap < 1:
+            raise ValueError(f"a fixed window of {max_window} frames leaves no room for 2 x {context} context")
     buffer = FrameBuffer(upstream)
     position = 0
-    for size in chunk_sizes(schedule):
+    for scheduled in chunk_sizes(schedule):
+        size = scheduled if cap is None else min(scheduled, cap)
         buffer.fill_to(position + size + context)
         stop = min(position + size, buffer.end)
         last = buffer.done and stop == buffer.end

@@ -1,0 +1,108 @@
+"""The prepare step of the fixed profile: static-shape artefacts, built once, recorded in a manifest.
+
+- ONNX networks: a copy with the profile dim fixed to each size, saved after onnxruntime's graph
+  optimisation (constant folding and fusions resolved for that shape).
+- torch networks: traced and frozen per size (TorchScript), or compiled with ``torch_neuronx.trace``
+  when the backend kind is ``neuron``.
+Loading reads the manifest; it never compiles on the request path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from blocks.config import FixedNetworkProfile, NetworkConfig
+
+if TYPE_CHECKING:
+    from blocks.addon import Addon
+
+MANIFEST = "manifest.json"
+
+
+def artefact_folder(addon: Addon) -> Path:
+    if addon.config.fixed_profile is None:
+        raise ValueError(f"addon {addon.name!r} has no fixed_profile")
+    return addon.resolve(addon.config.fixed_profile.artefacts)
+
+
+def read_manifest(addon: Addon) -> dict[str, dict[str, str]]:
+    """Network -> size -> artefact file (relative to the addon folder)."""
+    path = artefact_folder(addon) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"addon {addon.name!r}: fixed-shape artefacts are missing ({path.relative_to(addon.folder)}); "
+            f"build them once with: voxstack addons compile {addon.name} --profile fixed"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))["networks"]
+
+
+def compile_fixed(addon: Addon) -> dict[str, dict[str, str]]:
+    """Write every static artefact of the addon's fixed profile and the manifest; return the manifest."""
+    profile = addon.config.fixed_profile
+    if profile is None:
+        raise ValueError(f"addon {addon.name!r} has no fixed_profile to compile")
+    folder = artefact_folder(addon)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict[str, str]] = {}
+    for name, shapes in profile.networks.items():
+        config = addon.config.networks[name]
+        source = addon.resolve(config.file)
+        manifest[name] = {}
+        for size in shapes.sizes:
+            if config.format == "onnx":
+                target = folder / f"{name}.{size}.onnx"
+                _static_onnx(source, target, config, shapes, size, addon.config.backend.threads)
+            else:
+                target = folder / f"{name}.{size}.pt"
+                _static_torch(addon, name, target, config, shapes, size)
+            manifest[name][str(size)] = str(target.relative_to(addon.folder))
+    (folder / MANIFEST).write_text(json.dumps({"networks": manifest}, indent=1), encoding="utf-8")
+    return manifest
+
+
+def _static_onnx(source: Path, target: Path, config: NetworkConfig, shapes: FixedNetworkProfile,
+                 size: int, threads: int | None) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(source))
+    fixed = {s.name for s in config.inputs if s.shape and s.shape[-1] == shapes.dim}
+    for value in model.graph.input:
+        if value.name in fixed:
+            value.type.tensor_type.shape.dim[-1].dim_value = size
+    static = target.with_suffix(".static.onnx")
+    onnx.save(model, str(static))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    if threads:
+        options.intra_op_num_threads = threads
+    ort.InferenceSession(str(static), sess_options=options, providers=["CPUExecutionProvider"])
+    static.unlink()
+
+
+def _static_torch(addon: Addon, name: str, target: Path, config: NetworkConfig,
+                  shapes: FixedNetworkProfile, size: int) -> None:
+    import torch
+
+    from blocks.backends.torch import TorchNetwork
+
+    module = TorchNetwork(name, config, addon.resolve(config.file), addon.config.backend.model_copy(
+        update={"kind": "torch", "device": "cpu"})).module
+    example = tuple(
+        torch.from_numpy(np.ones([size if d == shapes.dim else (d if isinstance(d, int) else 1) for d in s.shape],
+                                 dtype=s.dtype))
+        for s in config.inputs
+    )
+    if addon.config.backend.kind == "neuron":
+        from blocks.backends.neuron import neuron_trace
+
+        neuron_trace(module, example, target)
+        return
+    with torch.inference_mode():
+        traced = torch.jit.freeze(torch.jit.trace(module, example).eval())
+    torch.jit.save(traced, str(target))
