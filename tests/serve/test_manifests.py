@@ -1,0 +1,123 @@
+"""Offline checks of serve_configs/ and k8s/: the strict validator, and KubeRay CRD schemas."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from deployments.config import ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = Path(os.environ.get("VOXSTACK_KUBERAY_CRDS", ROOT.parent / "shared" / "reference" / "kuberay-crds"))
+CONFIGS = sorted((ROOT / "serve_configs").glob("*.yaml"))
+MANIFESTS = sorted((ROOT / "k8s").glob("*.yaml"))
+
+
+def _strict(schema: Any) -> Any:
+    """Reject unknown fields wherever the CRD lists an object's properties (as the API server prunes them)."""
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        if ("properties" in schema and "additionalProperties" not in schema
+                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+@functools.cache
+def _schema(kind: str) -> dict[str, Any]:
+    for path in CRDS.glob("*.yaml"):
+        crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if crd["spec"]["names"]["kind"] == kind:
+            version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+            return _strict(version["schema"]["openAPIV3Schema"])
+    raise FileNotFoundError(f"no CRD for {kind} in {CRDS} (set VOXSTACK_KUBERAY_CRDS)")
+
+
+def _check(document: dict[str, Any], kind: str) -> None:
+    jsonschema.Draft7Validator(_schema(kind)).validate(document)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def test_there_are_configs_and_manifests() -> None:
+    assert {p.stem for p in CONFIGS} >= {"local", "gpu", "inferentia", "ab"}
+    assert MANIFESTS
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_serve_configs_are_valid(path: Path) -> None:
+    _, config = load_config(path)
+    for deployment in config.applications[0].deployments:
+        assert deployment.autoscaling_config and deployment.max_ongoing_requests and deployment.max_queued_requests
+
+
+def _set(raw: dict[str, Any], path: list[Any], value: Any) -> None:
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+@pytest.mark.parametrize(("path", "value", "error"), [
+    (["applications", 0, "deployments", 1, "max_ongoing_request"], 3,
+     "$.applications[0].deployments[1].max_ongoing_request"),
+    (["applications", 0, "deployments", 1, "autoscaling_config", "upscale_dely_s"], 1,
+     "$.applications[0].deployments[1].autoscaling_config.upscale_dely_s"),
+    (["applications", 0, "deployments", 2, "ray_actor_options", "num_gpu"], 1,
+     "$.applications[0].deployments[2].ray_actor_options.num_gpu"),
+    (["applications", 0, "deployments", 0, "user_config", "max_stream"], 1,
+     "$.applications[0].deployments[0].user_config.max_stream"),
+    (["applications", 0, "deployments", 0, "user_config", "weights"], {"Nope": 1.0},
+     "$.applications[0].deployments[0].user_config.weights"),
+    (["applications", 0, "deployments", 1, "name"], "Vocodr", "$.applications[0].deployments[1].name"),
+    (["applications", 0, "args", "adon"], "piper-joe", "$.applications[0].args.adon"),
+    (["applications", 0, "import_path"], "elsewhere:build", "$.applications[0].import_path"),
+    (["http_options", "prot"], 80, "$.http_options.prot"),
+])
+def test_validator_names_the_bad_key(path: list[Any], value: Any, error: str) -> None:
+    raw = _load(ROOT / "serve_configs" / "local.yaml")
+    _set(raw, path, value)
+    with pytest.raises(ConfigError) as caught:
+        validate_config(raw)
+    assert str(caught.value).startswith(error), caught.value
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.stem)
+def test_manifests_match_the_kuberay_crds(path: Path) -> None:
+    for document in yaml.safe_load_all(path.read_text()):
+        _check(document, document["kind"])
+        if document["kind"] != "RayService":
+            continue
+        cluster = document["spec"]["rayClusterConfig"]
+        assert cluster["enableInTreeAutoscaling"] is True
+        containers = [c for g in cluster["workerGroupSpecs"] for c in g["template"]["spec"]["containers"]]
+        limits = [c["resources"]["limits"] for c in containers]
+        assert any("nvidia.com/gpu" in limit for limit in limits)
+        assert any("aws.amazon.com/neuroncore" in limit for limit in limits)
+        embedded = validate_config(yaml.safe_load(document["spec"]["serveConfigV2"]))
+        local = validate_config(_load(ROOT / "serve_configs" / "local.yaml"))
+        assert embedded.applications == local.applications
+
+
+def test_a_typo_in_a_manifest_is_caught() -> None:
+    document = next(yaml.safe_load_all(MANIFESTS[0].read_text()))
+    broken = copy.deepcopy(document)
+    broken["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["minReplica"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        _check(broken, "RayService")
+    broken = copy.deepcopy(document)
+    broken["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["maxReplicas"] = "many"
+    with pytest.raises(jsonschema.ValidationError):
+        _check(broken, "RayService")
