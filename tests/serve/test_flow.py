@@ -96,3 +96,20 @@ def test_placement_on_fake_accelerators(service: Service) -> None:
     assert "GPU" in nodes[decoder]
     r = service.http.post("/placed/v1/audio/speech", json={"model": "piper-joe", "input": "Placed stages."})
     assert r.status_code == 200 and r.content[:4] == b"RIFF"
+
+
+def test_deadline_ends_the_stream(service: Service) -> None:
+    def deadline(seconds: float) -> Any:
+        def change(config: dict[str, Any]) -> None:
+            config["applications"][0]["deployments"][0]["user_config"]["deadline_s"] = seconds
+        return change
+
+    service.redeploy(deadline(1.0))
+    try:
+        started = time.perf_counter()
+        lines = service.http.post("/v1/stream", json={"model": "piper-joe", "input": LONG_TEXT * 3}).text
+        records = [json.loads(line) for line in lines.splitlines()]
+        assert records[-1]["type"] == "error" and "deadline" in records[-1]["error"]["message"]
+        assert time.perf_counter() - started < 5
+    finally:
+        service.redeploy(deadline(60))
