@@ -1,6 +1,7 @@
 """Built-in components; importing this package registers them."""
 
 from blocks.components import (  # noqa: F401
+    attention_decoder,
     customized_encoders,
     decoder,
     diagnostics,
