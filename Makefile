@@ -7,7 +7,6 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	# the CPU build of torch first: an unpinned torch would pull a CUDA build
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
@@ -19,6 +18,7 @@ addons: $(STAMP)
 	$(PY) addons/piper-joe/build.py
 	$(VENV)/bin/voxstack addons compile piper-joe --profile fixed
 	$(PY) addons/hibari/build.py
+	$(PY) addons/legacy-ar/build.py
 
 serve: addons
 	$(VENV)/bin/voxstack serve
