@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -224,7 +225,20 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average": load_average(),
+        "revision": revision(),
     }
+
+
+def revision() -> str:
+    """The commit measured, with ``+dirty`` when the code under test has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "blocks", "addons"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def load_average() -> list[float]:
@@ -305,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, onnxruntime {info['onnxruntime']}, "
-          f"python {info['python']}; load average {info['load_average']}; repeats {args.repeats}, medians")
+          f"python {info['python']}; load average {info['load_average']}; "
+          f"revision {info['revision']}; repeats {args.repeats}, medians")
     runners = Runners()
     runners.warm_up()
 
