@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ def run_local(config_path: Path) -> None:
     import ray
     from ray import serve
 
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a container stop shuts Serve and Ray down too
     ray.init(include_dashboard=False)
     try:
         deploy(raw)
