@@ -24,7 +24,7 @@ from bench.machine import machine_info
 from blocks import load_addon
 from blocks.addon import Addon, addon_path
 from blocks.backends.base import Tally
-from blocks.backends.compile import MANIFEST, compile_fixed
+from blocks.backends.compile import compile_fixed, is_current
 
 INPUTS = {
     "short": "Turn left at the station.",
@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     addon = Addon(addon_path("piper-joe"))
-    if not (addon.folder / addon.config.fixed_profile.artefacts / MANIFEST).is_file():
+    if not is_current(addon):
         compile_fixed(addon)
     dynamic = load_addon("piper-joe")
     fixed = load_addon("piper-joe", overrides={"backend": {"profile": "fixed"}})

@@ -102,6 +102,8 @@ class FrontendConfig(Strict):
     """Longest accepted input text, in characters."""
     max_utterance_chars: int = Field(default=300, ge=8)
     """Longer sentences are split at clause, then word, boundaries."""
+    first_utterance_chars: int | None = Field(default=100, ge=8)
+    """The first utterance is split at a clause boundary past this length (faster first audio)."""
 
 
 class SynthesisDefaults(Strict):

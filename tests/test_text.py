@@ -28,3 +28,12 @@ def test_clean_keeps_offsets():
     text = "a\x00b\u200bc\nd"
     cleaned = clean(text)
     assert len(cleaned) == len(text) and cleaned == "a b c\nd"
+
+
+def test_a_long_first_sentence_speaks_its_first_clause_alone():
+    text = "When the train finally arrived at the crowded station, the travelers gathered their bags and " \
+           "walked into the sunlight, hoping for rest. Then silence."
+    spans = utterances(text, 300, first_chars=60)
+    assert spans[0].text == "When the train finally arrived at the crowded station,"
+    assert spans[1].text.endswith("hoping for rest.") and spans[2].text == "Then silence."
+    assert utterances(text, 300)[0].text.endswith("hoping for rest.")

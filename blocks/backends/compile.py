@@ -30,14 +30,32 @@ def artefact_folder(addon: Addon) -> Path:
 
 
 def read_manifest(addon: Addon) -> dict[str, dict[str, str]]:
-    """Network -> size -> artefact file (relative to the addon folder)."""
+    """Network -> size -> artefact file (relative to the addon folder), for the current profile only."""
     path = artefact_folder(addon) / MANIFEST
+    hint = f"build them once with: voxstack addons compile {addon.name} --profile fixed"
     if not path.is_file():
         raise FileNotFoundError(
-            f"addon {addon.name!r}: fixed-shape artefacts are missing ({path.relative_to(addon.folder)}); "
-            f"build them once with: voxstack addons compile {addon.name} --profile fixed"
+            f"addon {addon.name!r}: fixed-shape artefacts are missing ({path.relative_to(addon.folder)}); {hint}"
         )
-    return json.loads(path.read_text(encoding="utf-8"))["networks"]
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("profile") != _profile_key(addon):
+        raise FileNotFoundError(f"addon {addon.name!r}: fixed-shape artefacts are stale (the profile changed); {hint}")
+    return manifest["networks"]
+
+
+def is_current(addon: Addon) -> bool:
+    """True when the artefacts on disk were compiled for the addon's present profile."""
+    try:
+        read_manifest(addon)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _profile_key(addon: Addon) -> dict:
+    profile = addon.config.fixed_profile
+    assert profile is not None
+    return {"profile": profile.model_dump(), "backend": addon.config.backend.kind}
 
 
 def compile_fixed(addon: Addon) -> dict[str, dict[str, str]]:
@@ -60,7 +78,8 @@ def compile_fixed(addon: Addon) -> dict[str, dict[str, str]]:
                 target = folder / f"{name}.{size}.pt"
                 _static_torch(addon, name, target, config, shapes, size)
             manifest[name][str(size)] = str(target.relative_to(addon.folder))
-    (folder / MANIFEST).write_text(json.dumps({"networks": manifest}, indent=1), encoding="utf-8")
+    record = {"profile": _profile_key(addon), "networks": manifest}
+    (folder / MANIFEST).write_text(json.dumps(record, indent=1), encoding="utf-8")
     return manifest
 
 

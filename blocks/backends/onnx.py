@@ -31,6 +31,8 @@ class OnnxNetwork(Network):
         super().__init__(name, config, path, backend)
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # Blocks call several sessions in turn: idle threads spinning for work would steal the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if backend.threads:
             options.intra_op_num_threads = backend.threads
         try:

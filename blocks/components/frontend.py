@@ -85,7 +85,7 @@ class EspeakFrontend(SequenceBlock):
 
     def split(self, text: str) -> list[Span]:
         """Utterance spans of already-checked text (cheap: no phonemization)."""
-        return textlib.utterances(text, self.options.max_utterance_chars)
+        return textlib.utterances(text, self.options.max_utterance_chars, self.options.first_utterance_chars)
 
     def utterances(self, text: str) -> Iterator[Utterance]:
         """Check, split and phonemize ``text``, lazily, utterance by utterance."""

@@ -45,8 +45,12 @@ def clauses(text: str) -> list[Span]:
     return [_trim(p) for p in pieces]
 
 
-def utterances(text: str, max_chars: int) -> list[Span]:
-    """Sentences, each split further at clauses, then words, to stay under ``max_chars``."""
+def utterances(text: str, max_chars: int, first_chars: int | None = None) -> list[Span]:
+    """Sentences, each split further at clauses, then words, to stay under ``max_chars``.
+
+    ``first_chars`` caps the first utterance, at a clause boundary only: its encoding is all that
+    first audio waits for, so a long opening sentence speaks its first clause on its own.
+    """
     result: list[Span] = []
     current: list[Span] = []
 
@@ -57,7 +61,8 @@ def utterances(text: str, max_chars: int) -> list[Span]:
 
     for clause in clauses(text):
         for piece in _split_words(clause, max_chars):
-            if current and piece.end - current[0].start > max_chars:
+            limit = first_chars if first_chars and not result else max_chars
+            if current and piece.end - current[0].start > limit:
                 flush()
             current.append(piece)
             if _ends_sentence(text, piece):
