@@ -55,7 +55,7 @@ def utterance_marks(
             for char in unicodedata.normalize("NFD", word.phonemes):
                 if char not in _NOT_PHONEMES and not unicodedata.combining(char):
                     marks.append(_mark(at(index), "phoneme", start, end, char))
-                index += 2  # each phoneme id is followed by a pad id
+                index += utterance.id_stride
     return marks
 
 

@@ -166,7 +166,8 @@ def test_batched_frames_equal_unbatched(fixed_voice):
 
 
 def test_concurrent_streams_with_batching_match_unbatched(fixed_voice):
-    batched_voice = load_addon("piper-joe", overrides={"backend": {"profile": "fixed", "batch": {"max_size": 4}}})
+    batch = {"max_size": 4, "max_wait_ms": 50}  # generous: streams must meet even on a busy machine
+    batched_voice = load_addon("piper-joe", overrides={"backend": {"profile": "fixed", "batch": batch}})
     texts = [f"Stream number {n} is speaking over the others, with a clause." for n in range(4)]
     results: dict[int, np.ndarray] = {}
 

@@ -39,6 +39,8 @@ class Utterance:
     span: Span
     ids: list[int]
     words: list[Word] = field(default_factory=list)
+    id_stride: int = 2
+    """Ids per phoneme (2 where a pad id follows each phoneme)."""
 
     def tensors(self) -> Tensors:
         return {

@@ -58,7 +58,7 @@ class HibariFrontend(EspeakFrontend):
         bounds = [*starts, len(phonemes)]
         words = [Word(token, positions[begin], phonemes[begin:end].strip())
                  for token, begin, end in zip(tokens, bounds, bounds[1:], strict=False)]
-        return Utterance(span, ids, words)
+        return Utterance(span, ids, words, id_stride=1)
 
     def _word_starts(self, phonemes: str, tokens: list[Span]) -> list[int]:
         """Index in ``phonemes`` where each word starts (numbers and abbreviations expand to several)."""
