@@ -105,3 +105,21 @@ def test_bad_speech_input_is_a_4xx_naming_the_field(service: Service, body, stat
 def test_bad_stream_options_are_400(service: Service, change: dict, param: str) -> None:
     r = service.http.post("/v1/stream", json={**GOOD, **change})
     assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
+def test_prometheus_metrics_are_exported(service: Service) -> None:
+    import httpx
+    import ray
+
+    service.http.post("/v1/stream", json={"model": "piper-joe", "input": "Count me."})
+    ports = {n["MetricsExportPort"] for n in ray.nodes() if n["Alive"] and n.get("MetricsExportPort")}
+    wanted = ("voxstack_first_audio_seconds", "voxstack_real_time_factor", "voxstack_inter_chunk_gap_seconds",
+              "voxstack_requests")
+    deadline = time.time() + 40
+    while True:
+        text = "".join(httpx.get(f"http://127.0.0.1:{p}/metrics", timeout=5).text for p in ports)
+        if all(name in text for name in wanted):
+            break
+        assert time.time() < deadline, f"metrics missing from {ports}"
+        time.sleep(1)
+    assert 'variant="Encoders"' in text or 'variant="CustomizedEncoders"' in text
