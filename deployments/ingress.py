@@ -55,7 +55,9 @@ class IngressConfig(BaseModel):
     deadline_s: float = Field(default=300.0, gt=0)
     """Longest a request may take, start to end."""
     lookahead: int = Field(default=4, ge=1)
-    """Chunks the producers may run ahead of the client."""
+    """Chunks the producers may run ahead of the response body."""
+    pace_ahead_s: float | None = Field(default=None, gt=0)
+    """Audio seconds a stream may run ahead of real-time playback (None: as fast as it can)."""
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=32)
@@ -195,7 +197,8 @@ class Ingress:
                    **options}
         plan = Plan(text, self.frontend.split(clean), options, marks)
         synthesis = Synthesis(plan, self.encoders[variant], self.tail, config.sample_rate,
-                              config.hop_length / config.sample_rate, self.config.lookahead, self.config.deadline_s)
+                              config.hop_length / config.sample_rate, self.config.lookahead, self.config.deadline_s,
+                              self.config.pace_ahead_s)
         self.active += 1
         try:
             first = await synthesis.queue.get()

@@ -1,9 +1,12 @@
 """One request's synthesis across the stages: per-utterance encode, then the stage chain's chunks.
 
 A producer task pulls from the stages into a bounded queue, so it runs at most ``lookahead``
-chunks ahead of the client across utterances. (Serve streams have no backpressure: within one
-utterance the stages may finish it ahead of the client.) The next utterance is encoded while
-the current one streams. A deadline bounds the whole request.
+chunks ahead of the response body across utterances. Serve streams have no backpressure (the
+body is buffered between ingress and client, and within one utterance the stages may finish it
+early), so ``pace_ahead_s`` optionally bounds the run-ahead against real-time playback instead:
+no chunk is queued while the audio already sent exceeds the wall time since the first chunk by
+more than that. The next utterance is encoded while the current one streams. A deadline bounds
+the whole request.
 """
 
 from __future__ import annotations
@@ -54,13 +57,16 @@ class Synthesis:
     """Producer task plus bounded queue for one request; iterate it for Pieces."""
 
     def __init__(self, plan: Plan, encoder: DeploymentHandle, tail: DeploymentHandle, sample_rate: int,
-                 seconds_per_frame: float, lookahead: int, deadline_s: float) -> None:
+                 seconds_per_frame: float, lookahead: int, deadline_s: float,
+                 pace_ahead_s: float | None = None) -> None:
         self.plan = plan
         self.encoder = encoder
         self.tail = tail.options(stream=True)
         self.sample_rate = sample_rate
         self.seconds_per_frame = seconds_per_frame
         self.deadline_s = deadline_s
+        self.pace_ahead_s = pace_ahead_s
+        self.first_at: float | None = None
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=lookahead)
         self.samples = 0
         self.first: Piece | None = None
@@ -106,12 +112,23 @@ class Synthesis:
                             marks = utterance_marks(encoded["utterance"], durations, self.seconds_per_frame,
                                                     self.samples / self.sample_rate * 1000, byte, self.plan.marks)
                     first = False
+                    await self._pace()
                     await self.queue.put(Piece(chunk.data, self.samples, index, len(spans), marks))
                     self.samples += chunk.length
             finally:
                 chunks.cancel()
         if self.samples == 0:
             raise InputError("input contains nothing that can be spoken")
+
+    async def _pace(self) -> None:
+        """Wait while the audio queued so far runs more than ``pace_ahead_s`` ahead of real time."""
+        now = time.perf_counter()
+        if self.first_at is None:
+            self.first_at = now
+        if self.pace_ahead_s is not None:
+            ahead = self.samples / self.sample_rate - (now - self.first_at)
+            if ahead > self.pace_ahead_s:
+                await asyncio.sleep(ahead - self.pace_ahead_s)
 
     async def __aiter__(self) -> AsyncIterator[Piece]:
         while True:

@@ -113,3 +113,28 @@ def test_deadline_ends_the_stream(service: Service) -> None:
         assert time.perf_counter() - started < 5
     finally:
         service.redeploy(deadline(60))
+
+
+def test_pacing_bounds_the_run_ahead(service: Service) -> None:
+    def pace(seconds: float | None) -> Any:
+        def change(config: dict[str, Any]) -> None:
+            config["applications"][0]["deployments"][0]["user_config"]["pace_ahead_s"] = seconds
+        return change
+
+    service.redeploy(pace(1.0))
+    try:
+        text = "Paced streams never run far ahead of playback. They send audio about as fast as it plays."
+        arrivals: list[tuple[float, float, float]] = []
+        with service.http.stream("POST", "/v1/stream", json={"model": "piper-joe", "input": text}) as r:
+            first = None
+            for line in r.iter_lines():
+                record = json.loads(line)
+                if record["type"] == "audio":
+                    now = time.perf_counter()
+                    first = first if first is not None else now
+                    arrivals.append((now - first, record["offset"] / 22050, record["samples"] / 22050))
+    finally:
+        service.redeploy(pace(None))
+    assert all(start <= at + 1.0 + 0.3 for at, start, _ in arrivals), arrivals
+    audio = arrivals[-1][1] + arrivals[-1][2]
+    assert audio > 4 and arrivals[-1][0] >= arrivals[-1][1] - 1.3, arrivals
