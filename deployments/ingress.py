@@ -77,7 +77,7 @@ class Ingress:
         self.stages = {**encoders, **stages}
         self.default_variant = default_variant
         self.metrics = ServiceMetrics()
-        self.active = 0
+        self.streams: set[Synthesis] = set()
         self.reconfigure({})
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -189,8 +189,8 @@ class Ingress:
             clean = self.frontend.check(text)
         except InputError as error:
             raise ApiError(400, f"input: {error}", "input") from None
-        if self.active >= self.config.max_streams:
-            raise ApiError(429, f"busy: {self.active} streams in progress; retry later", None, "rate_limit_error",
+        if (active := self._active()) >= self.config.max_streams:
+            raise ApiError(429, f"busy: {active} streams in progress; retry later", None, "rate_limit_error",
                            {"Retry-After": str(self.config.retry_after_s)})
         variant = self.router.choose(client)
         options = {"seed": 0, "noise_scale": self._default("noise_scale"), "noise_w": self._default("noise_w"),
@@ -199,15 +199,13 @@ class Ingress:
         synthesis = Synthesis(plan, self.encoders[variant], self.tail, config.sample_rate,
                               config.hop_length / config.sample_rate, self.config.lookahead, self.config.deadline_s,
                               self.config.pace_ahead_s)
-        self.active += 1
+        self.streams.add(synthesis)
         try:
             first = await synthesis.queue.get()
         except BaseException:
-            self.active -= 1
             await synthesis.close()
             raise
         if isinstance(first, BaseException):
-            self.active -= 1
             await synthesis.close()
             self.metrics.outcome(variant, "open", "failed")
             if isinstance(first, InputError):
@@ -216,6 +214,11 @@ class Ingress:
                            {"Retry-After": str(self.config.retry_after_s)})
         synthesis.first = first
         return synthesis, variant, started
+
+    def _active(self) -> int:
+        """Streams whose producer still runs (one whose body never started ends at its deadline)."""
+        self.streams = {s for s in self.streams if not s.task.done()}
+        return len(self.streams)
 
     async def _pieces(self, synthesis: Synthesis, variant: str, endpoint: str, started: float,
                       raw: bool) -> AsyncIterator[Any]:
@@ -247,6 +250,5 @@ class Ingress:
             yield {"type": "error", "error": error_body(f"{type(error).__name__}: {error}", "server_error",
                                                          None)["error"]}
         finally:
-            self.active -= 1
             self.metrics.outcome(variant, endpoint, outcome)
             await synthesis.close()

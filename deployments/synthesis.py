@@ -84,7 +84,9 @@ class Synthesis:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            await self.queue.put(error)
+            if self.queue.full():  # the error ends the stream: it may overtake unsent audio
+                self.queue.get_nowait()
+            self.queue.put_nowait(error)
 
     def _encode(self, index: int) -> Any:
         options = {**self.plan.options, "utterance_index": index}
