@@ -26,7 +26,9 @@ class StageConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     fail_after_chunks: int | None = Field(default=None, ge=0)
-    """Fault drill: every stream fails after this many chunks (None: off)."""
+    """Fault drill: streams fail after this many chunks (None: off)."""
+    fail_seed: int | None = None
+    """Limit the drill to requests with this seed (None: every stream)."""
 
 
 def request_from(options: dict[str, Any], stop: threading.Event | None = None) -> Request:
@@ -139,8 +141,8 @@ class StreamStage(StageBase):
         sent = 0
         try:
             async for chunk in drive(chunks, stop):
-                limit = self.config.fail_after_chunks
-                if limit is not None and sent >= limit:
+                limit, seed = self.config.fail_after_chunks, self.config.fail_seed
+                if limit is not None and sent >= limit and seed in (None, request.seed):
                     raise RuntimeError(f"fault drill: stage failed after {sent} chunks")
                 yield chunk
                 sent += 1

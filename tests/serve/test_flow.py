@@ -66,17 +66,24 @@ def test_autoscaling_up_then_down(service: Service) -> None:
 def _fail_vocoder(after: int | None) -> Any:
     def change(config: dict[str, Any]) -> None:
         entry = next(d for d in config["applications"][0]["deployments"] if d["name"] == "Vocoder")
-        entry["user_config"] = {"fail_after_chunks": after}
+        entry["user_config"] = {"fail_after_chunks": after, "fail_seed": 0}
     return change
+
+
+def _ndjson(url: str, seed: int) -> list[dict[str, Any]]:
+    with httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post("/v1/stream", json={"model": "piper-joe", "input": LONG_TEXT, "seed": seed})
+        return [json.loads(line) for line in r.text.splitlines()]
 
 
 def test_stage_failure_mid_stream_is_detectable(service: Service) -> None:
     service.redeploy(_fail_vocoder(1))
     try:
-        lines = service.http.post("/v1/stream", json={"model": "piper-joe", "input": LONG_TEXT}).text.splitlines()
-        records = [json.loads(line) for line in lines]
-        assert records[0]["type"] == "start" and records[-1]["type"] == "error"
-        assert "fault drill" in records[-1]["error"]["message"]
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            failing, healthy = pool.map(_ndjson, [service.url] * 2, [0, 5])
+        assert failing[0]["type"] == "start" and failing[-1]["type"] == "error"
+        assert "fault drill" in failing[-1]["error"]["message"]
+        assert healthy[-1]["type"] == "end" and not any(r["type"] == "error" for r in healthy)
         with pytest.raises(httpx.RemoteProtocolError):
             service.http.post("/v1/audio/speech", json={"model": "piper-joe", "input": LONG_TEXT,
                                                         "response_format": "wav"})
