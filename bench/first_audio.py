@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +21,7 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import load_average, machine_info  # noqa: E402
 from blocks import load_addon  # noqa: E402
 from blocks.voice import Voice  # noqa: E402
 
@@ -209,46 +207,6 @@ def profile_first_audio(runners: Runners, text: str, repeats: int) -> dict[str, 
     return {key: statistics.median(row.get(key, 0.0) for row in rows) for key in rows[0]}
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "onnxruntime": ort.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average": load_average(),
-        "revision": revision(),
-    }
-
-
-def revision() -> str:
-    """The commit measured, with ``+dirty`` when the code under test has uncommitted changes."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "blocks", "addons"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
-def load_average() -> list[float]:
-    """1, 5 and 15 minute load averages: other work on the machine skews every timing."""
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return []
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
         "| input | words | audio s | voxstack first (ms) | piper first (ms) | first ratio | "
@@ -317,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing {NETWORKS / 'reference.onnx'}: run python addons/{ADDON}/build.py", file=sys.stderr)
         return 1
 
-    info = machine()
+    info = machine_info()
     print(f"machine: {info['cpu']}, {info['cores']} cores, onnxruntime {info['onnxruntime']}, "
           f"python {info['python']}; load average {info['load_average']}; "
           f"revision {info['revision']}; repeats {args.repeats}, medians")

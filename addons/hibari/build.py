@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import onnx
-import onnx.utils
 from onnx import TensorProto, helper
+
+from blocks.backends.onnx_split import split_graph
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,16 +52,6 @@ CUTS = {
 }
 
 
-def rename_tensors(model: onnx.ModelProto, renames: dict[str, str]) -> None:
-    """Rename graph inputs, outputs and node edges in place."""
-    graph = model.graph
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        value.name = renames.get(value.name, value.name)
-    for node in graph.node:
-        node.input[:] = [renames.get(name, name) for name in node.input]
-        node.output[:] = [renames.get(name, name) for name in node.output]
-
-
 def speed_from_scales(model: onnx.ModelProto) -> None:
     """Replace the ``speed`` input by ``scales`` [3]: ``speed = 1 / scales[1]`` (the length scale)."""
     graph = model.graph
@@ -75,16 +65,12 @@ def speed_from_scales(model: onnx.ModelProto) -> None:
 
 def split(source: Path, out_dir: Path) -> None:
     """Write the split networks of ``source`` into ``out_dir``."""
-    for file_name, (inputs, outputs) in CUTS.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            cut_path = Path(tmp) / file_name
-            onnx.utils.extract_model(str(source), str(cut_path), inputs, outputs)
-            model = onnx.load(str(cut_path))
-        if "speed" in inputs:
+
+    def edit(file_name: str, model: onnx.ModelProto) -> None:
+        if "speed" in CUTS[file_name][0]:
             speed_from_scales(model)
-        rename_tensors(model, RENAMES)
-        onnx.checker.check_model(model)
-        onnx.save(model, str(out_dir / file_name))
+
+    split_graph(source, out_dir, CUTS, RENAMES, edit)
 
 
 def main(argv: list[str] | None = None) -> int:

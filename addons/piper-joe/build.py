@@ -21,11 +21,9 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-import onnx
-import onnx.utils
+from blocks.backends.onnx_split import split_graph
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,26 +49,9 @@ CUTS = {
 }
 
 
-def rename_tensors(model: onnx.ModelProto, renames: dict[str, str]) -> None:
-    """Rename graph inputs, outputs and node edges in place."""
-    graph = model.graph
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        value.name = renames.get(value.name, value.name)
-    for node in graph.node:
-        node.input[:] = [renames.get(name, name) for name in node.input]
-        node.output[:] = [renames.get(name, name) for name in node.output]
-
-
 def split(source: Path, out_dir: Path) -> None:
     """Write the three split networks of ``source`` into ``out_dir``."""
-    for file_name, (inputs, outputs) in CUTS.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            cut_path = Path(tmp) / file_name
-            onnx.utils.extract_model(str(source), str(cut_path), inputs, outputs)
-            model = onnx.load(str(cut_path))
-        rename_tensors(model, RENAMES)
-        onnx.checker.check_model(model)
-        onnx.save(model, str(out_dir / file_name))
+    split_graph(source, out_dir, CUTS, RENAMES)
 
 
 def main(argv: list[str] | None = None) -> int:
