@@ -9,11 +9,13 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Header
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -38,9 +40,12 @@ from deployments.synthesis import Plan, Synthesis
 CLIENT_HEADER = "x-voxstack-client"
 VARIANT_HEADER = "x-voxstack-variant"
 
+STATIC = Path(__file__).resolve().parent / "static"
+
 app = FastAPI(title="voxstack")
 app.add_exception_handler(ApiError, on_api_error)
 app.add_exception_handler(RequestValidationError, on_validation_error)
+app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 class IngressConfig(BaseModel):
@@ -86,6 +91,11 @@ class Ingress:
         if unknown := set(weights) - set(self.encoders):
             raise ValueError(f"weights: unknown variants {sorted(unknown)}; deployed: {sorted(self.encoders)}")
         self.router = WeightedRouter(weights)
+
+    @app.get("/", include_in_schema=False)
+    async def demo(self) -> FileResponse:
+        """The demo page: type, speak, hear it stream."""
+        return FileResponse(STATIC / "index.html")
 
     @app.get("/healthz")
     async def healthz(self) -> JSONResponse:
