@@ -18,6 +18,7 @@ addons: $(STAMP)
 	$(PY) addons/piper-joe/build.py
 	$(VENV)/bin/voxstack addons compile piper-joe --profile fixed
 	$(PY) addons/hibari/build.py
+	$(PY) addons/legacy-ar/build.py
 
 serve: addons
 	$(VENV)/bin/voxstack serve

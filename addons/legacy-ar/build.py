@@ -1,7 +1,7 @@
 """Build legacy-ar's networks: export the shipped weights, link piper-joe's networks beside them.
 
-- ``memory.pt`` (TorchScript): ``m_p`` -> attention memory and keys, once per utterance.
-- ``step.pt`` (TorchScript): one decoder step with explicit state in and out.
+- ``memory.pt2`` (torch.export): ``m_p`` -> attention memory and keys, once per utterance.
+- ``step.pt2`` (torch.export): one decoder step with explicit state in and out.
 - ``encoders.onnx``, ``flow.onnx``, ``vocoder.onnx``, ``voice.json``: piper-joe's, hard-linked
   (copied across file systems) so that the addon never reads outside its folder.
 
@@ -37,12 +37,20 @@ def link(source: Path, target: Path) -> None:
 
 
 def export(out: Path) -> None:
-    """Script the decoder's networks from the shipped state dict."""
+    """Export the decoder's networks from the shipped state dict, any number of tokens (3 or more)."""
     model = LegacyAR()
     model.load_state_dict(torch.load(WEIGHTS, weights_only=True, map_location="cpu"))
     model.eval()
-    torch.jit.save(torch.jit.script(Memory(model).eval()), str(out / "memory.pt"))
-    torch.jit.save(torch.jit.script(Step(model).eval()), str(out / "step.pt"))
+    tokens = torch.export.Dim("phonemes", min=3, max=4096)
+    m_p = torch.randn(1, 192, 40)
+    memory, keys = Memory(model)(m_p)
+    program = torch.export.export(Memory(model), (m_p,), dynamic_shapes={"m_p": {2: tokens}})
+    torch.export.save(program, out / "memory.pt2")
+    state = (torch.zeros(1, 192), torch.zeros(1, model.rnn.hidden_size), torch.zeros(1, 40), torch.zeros(1, 40),
+             torch.zeros(1, dtype=torch.long), m_p, memory, keys)
+    dims = {"frame": None, "h": None, "cum": {1: tokens}, "previous": {1: tokens}, "position": None,
+            "m_p": {2: tokens}, "memory": {1: tokens}, "keys": {1: tokens}}
+    torch.export.save(torch.export.export(Step(model).eval(), state, dynamic_shapes=dims), out / "step.pt2")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing := [name for name in SHARED if not (PIPER / name).is_file()]:
         print(f"piper-joe's networks {missing} are missing: run python addons/piper-joe/build.py", file=sys.stderr)
         return 1
-    wanted = [*SHARED, "memory.pt", "step.pt"]
+    wanted = [*SHARED, "memory.pt2", "step.pt2"]
     fresh = all((out / n).is_file() and (out / n).stat().st_mtime >= WEIGHTS.stat().st_mtime for n in wanted)
     if fresh and not args.force:
         print(f"legacy-ar networks already built in {out}")

@@ -33,9 +33,11 @@ def spectrum(audio: np.ndarray, size: int = 1024, hop: int = 256) -> np.ndarray:
     return np.abs(np.fft.rfft(frames * window, axis=1)) ** 2 + 1e-10
 
 
-def flatness(audio: np.ndarray) -> float:
-    """Median spectral flatness of the louder half of the frames (1: white noise, near 0: tonal)."""
+def flatness(audio: np.ndarray, sample_rate: int = 22050, band: tuple[float, float] = (100.0, 8000.0)) -> float:
+    """Median spectral flatness in ``band`` of the louder half of the frames (1: white noise, near 0: tonal)."""
     power = spectrum(audio)
+    hz = np.arange(power.shape[1]) * sample_rate / 2 / (power.shape[1] - 1)
+    power = power[:, (hz >= band[0]) & (hz <= band[1])]
     loud = power.sum(1) >= np.median(power.sum(1))
     ratio = np.exp(np.log(power[loud]).mean(1)) / power[loud].mean(1)
     return float(np.median(ratio))

@@ -151,7 +151,8 @@ class Step(nn.Module):
         """``frame [1, C]``, ``h [1, H]``, ``cum``/``previous [1, T]``, ``position [1]`` int64."""
         model = self.model
         t = m_p.shape[2]
-        x = torch.cat([model.prenet(frame), memory[:, position[0]]], -1)
+        here = torch.gather(memory, 1, position.view(1, 1, 1).expand(1, 1, memory.shape[2]))[:, 0]
+        x = torch.cat([model.prenet(frame), here], -1)
         h = self.cell(x, h)
         lengths = torch.full_like(position, t)
         loc = model.location_input(cum, previous, position, lengths)
@@ -161,17 +162,17 @@ class Step(nn.Module):
         frames, stop, score = model.attend(h, valid, loc, keys[:, slots], memory[:, slots], values)
         tokens = torch.gather(index, 1, score.argmax(-1))  # [1, r]
         tokens = torch.cummax(tokens, dim=1)[0]
-        counts = F.one_hot(tokens[0], t).float().sum(0, keepdim=True)
+        counts = torch.zeros_like(cum).scatter_add(1, tokens, torch.ones_like(cum[:, : tokens.shape[1]]))
         return (frames.transpose(1, 2), torch.sigmoid(stop), h, cum + counts, counts / model.r,
                 tokens[:, -1], tokens)
 
 
 @torch.no_grad()
-def decode(memory_net: nn.Module, step: nn.Module, m_p: torch.Tensor, max_steps: int = 1000
+def decode(memory_net: nn.Module, step: nn.Module, m_p: torch.Tensor, max_steps: int = 1000, hidden: int = 128
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Free-running decoding of ``m_p [1, C, T]``: frames ``[1, C, F]`` and frame tokens ``[F]``."""
     memory, keys = memory_net(m_p)
-    t, hidden = m_p.shape[2], step.cell.hidden_size
+    t = m_p.shape[2]
     frame, h = torch.zeros(1, m_p.shape[1]), torch.zeros(1, hidden)
     cum, previous, position = torch.zeros(1, t), torch.zeros(1, t), torch.zeros(1, dtype=torch.long)
     frames, tokens = [], []
