@@ -59,7 +59,7 @@ def teacher_frames(teacher: Voice, text: str) -> np.ndarray:
 def decode(voice: Voice, text: str) -> tuple[list[Chunk], Tensors]:
     """AttentionDecoder chunks and the tensors it left."""
     tensors, request = encode(voice, text)
-    decoder = voice.blocks[0].streamable_block.stack[0]
+    decoder = voice.blocks[0].streamable_block
     return list(decoder.stream(None, tensors, request)), tensors
 
 
@@ -91,7 +91,7 @@ def test_frames_match_the_teacher_after_dtw(ar, voice, text):
 
 def test_step_cap_cuts_with_a_warning():
     stack = json.loads((addon_path("legacy-ar") / "addon.json").read_text())["stack"]
-    stack[0]["streamable_block"]["stack"][0]["max_steps"] = 4
+    stack[0]["streamable_block"]["max_steps"] = 4
     capped = voice_with_stack("legacy-ar", stack[:2])
     with pytest.warns(RuntimeWarning, match="no stop token after 4 steps"):
         audio = capped.synthesize(HELD_OUT[3], **NOISE_OFF).audio
@@ -102,7 +102,7 @@ def test_cancelling_stops_the_loop(ar):
     tensors, request = encode(ar, HELD_OUT[0])
     seen: list[Chunk] = []
     request.cancelled = lambda: bool(seen)
-    for chunk in ar.blocks[0].streamable_block.stack[0].stream(None, tensors, request):
+    for chunk in ar.blocks[0].streamable_block.stream(None, tensors, request):
         seen.append(chunk)
     assert len(seen) == 1 and not seen[0].last
     assert "attention_durations" not in tensors
