@@ -28,34 +28,50 @@ class ByteOffsets:
         return self.table[char_offset]
 
 
+def frame_starts(tensors: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Start frame of each phoneme id known so far: from predicted ``durations`` (all at once), or
+    from an autoregressive decoder's ``token_starts`` (growing as it decodes). None: no timing."""
+    if "durations" in tensors:
+        durations = np.asarray(tensors["durations"], dtype=np.float64).reshape(-1)
+        return np.concatenate([[0.0], np.cumsum(durations)])
+    if "token_starts" in tensors:
+        return np.asarray(tensors["token_starts"], dtype=np.float64).reshape(-1)
+    return None
+
+
 def utterance_marks(
     utterance: Utterance,
-    durations: np.ndarray,
+    starts: np.ndarray,
     seconds_per_frame: float,
     offset_ms: float,
     byte: ByteOffsets,
     types: tuple[str, ...] = ("sentence", "word"),
 ) -> list[dict[str, Any]]:
-    """Marks of one utterance from its per-id durations (frames), in time order."""
-    frames = np.concatenate([[0.0], np.cumsum(np.asarray(durations, dtype=np.float64).reshape(-1))])
+    """Marks of one utterance, in time order, as far as ``starts`` (frame of each id) reaches."""
+    timed: list[tuple[int, dict[str, Any]]] = []
 
-    def at(id_index: int) -> int:
-        return round(float(offset_ms + frames[min(id_index, len(frames) - 1)] * seconds_per_frame * 1000))
+    def add(id_index: int, kind: str, start: int, end: int, value: str) -> None:
+        timed.append((id_index, _mark(0, kind, start, end, value)))
 
-    marks: list[dict[str, Any]] = []
     span = utterance.span
     if "sentence" in types:
-        marks.append(_mark(at(0), "sentence", byte(span.start), byte(span.end), span.text))
+        add(0, "sentence", byte(span.start), byte(span.end), span.text)
     for word in utterance.words:
         start, end = byte(word.span.start), byte(word.span.end)
         if "word" in types:
-            marks.append(_mark(at(word.first_id), "word", start, end, word.span.text))
+            add(word.first_id, "word", start, end, word.span.text)
         if "phoneme" in types:
             index = word.first_id
             for char in unicodedata.normalize("NFD", word.phonemes):
                 if char not in _NOT_PHONEMES and not unicodedata.combining(char):
-                    marks.append(_mark(at(index), "phoneme", start, end, char))
+                    add(index, "phoneme", start, end, char)
                 index += utterance.id_stride
+    marks = []
+    for id_index, mark in timed:
+        if id_index >= len(starts):
+            break  # not decoded yet: later marks wait for it
+        mark["time"] = round(float(offset_ms + starts[id_index] * seconds_per_frame * 1000))
+        marks.append(mark)
     return marks
 
 

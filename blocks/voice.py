@@ -16,7 +16,7 @@ from blocks.components.frontend import Utterance
 from blocks.components.text import InputError, Span
 from blocks.config import ScheduleConfig
 from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
-from blocks.marks import MARK_TYPES, ByteOffsets, utterance_marks
+from blocks.marks import MARK_TYPES, ByteOffsets, frame_starts, utterance_marks
 from blocks.spec import build_stack, tree
 
 if TYPE_CHECKING:
@@ -148,10 +148,13 @@ class Voice:
         produced = False
         for index, utterance in self._utterances(spans):
             request = Request(**{**base.__dict__, "utterance_index": index})
+            start, sent = offset, 0
             for chunk, tensors in self._utterance(utterance, request):
-                found = []
-                if chunk.start == 0 and marks:
-                    found = self._marks(utterance, tensors, offset, byte, marks)
+                found: list[dict[str, Any]] = []
+                if marks and (starts := frame_starts(tensors)) is not None:
+                    found = utterance_marks(utterance, starts, self.seconds_per_frame,
+                                            start / self.sample_rate * 1000, byte, marks)[sent:]
+                    sent += len(found)
                 last = chunk.last and index == len(spans) - 1
                 yield AudioChunk(chunk.data, self.sample_rate, offset, index, len(spans), last, found)
                 offset += chunk.length
@@ -200,14 +203,6 @@ class Voice:
         assert stream is not None
         for chunk in stream:
             yield chunk, tensors
-
-    def _marks(self, utterance: Utterance, tensors: Tensors, offset: int, byte: ByteOffsets,
-               types: tuple[str, ...]) -> list[dict[str, Any]]:
-        durations = tensors.get("durations")
-        if durations is None:
-            return []
-        offset_ms = offset / self.sample_rate * 1000
-        return utterance_marks(utterance, durations, self.seconds_per_frame, offset_ms, byte, types)
 
     def synthesize(self, text: str, **options: Any) -> Synthesis:
         """The whole request at once (the same chunks as ``stream``, joined)."""

@@ -116,7 +116,8 @@ def test_audio_is_speech_like_beside_piper_joe(ar, voice, text):
     assert abs(metrics.rms_db(ours.audio) - metrics.rms_db(theirs.audio)) < 3.0
     flat_ours, flat_theirs = metrics.flatness(ours.audio), metrics.flatness(theirs.audio)
     assert flat_ours < 0.05 and abs(np.log(flat_ours / flat_theirs)) < np.log(2.0), (flat_ours, flat_theirs)
-    assert ours.marks == []  # marks would need the alignment before the first chunk
+    words = [m["value"] for m in ours.marks if m["type"] == "word"]
+    assert words == [m["value"] for m in theirs.marks if m["type"] == "word"]
 
 
 def test_loads_beside_piper_joe_with_its_own_files(ar, voice):

@@ -43,3 +43,18 @@ def test_marks_arrive_with_the_first_chunk_of_each_utterance(voice):
     with_marks = [c for c in chunks if c.marks]
     assert [c.utterance for c in with_marks] == [0, 1]
     assert chunks[0].marks[0]["type"] == "sentence"
+
+
+def test_an_autoregressive_model_marks_words_as_it_decodes():
+    from blocks import load_addon
+
+    legacy, teacher = load_addon("legacy-ar"), load_addon("piper-joe")
+    text = "Hello from the legacy model, with word marks as it decodes."
+    chunks = list(legacy.stream(text))
+    words = [m for c in chunks for m in c.marks if m["type"] == "word"]
+    assert [m["value"] for m in words] == re.findall(r"\w[\w'’-]*", text)
+    assert sum(1 for c in chunks if any(m["type"] == "word" for m in c.marks)) >= 2, "marks follow the decoding"
+    times = [m["time"] for m in words]
+    assert times == sorted(times)
+    reference = [m["time"] for m in teacher.synthesize(text, **NOISE_OFF).marks if m["type"] == "word"]
+    assert max(abs(a - b) for a, b in zip(times, reference, strict=True)) < 250

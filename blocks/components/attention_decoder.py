@@ -7,9 +7,10 @@ a few frames, a stop probability and the next state. State is carried by name: a
 tensors (e.g. the encoder's memory).
 
 Speech marks: the encoder's predicted ``durations`` do not time this model's speech, so they
-are removed and marks come out empty (a Voice sends marks with an utterance's first chunk,
-before the alignment exists). When decoding ends, the frames each token got from the
-attention argmax are left in the tensors as ``attention_durations``.
+are removed. Instead, as it decodes, the block keeps ``token_starts`` in the utterance's tensors:
+the first frame whose attention argmax reached each token (attention only moves forward), so
+word marks follow the decoding, a little ahead of the audio. When decoding ends, the frames each
+token got are left as ``attention_durations``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class AttentionDecoder(StreamableBlock):
         schedule = request.schedule or opts.schedule or self.addon.config.schedule
         sizes = chunk_sizes(schedule)
         wanted, position, pending, tokens = next(sizes), 0, [], []
+        starts: list[int] = []
+        decoded = 0
         length = int(np.shape(inputs[opts.length_input])[-1])
         cap = max(1, min(opts.max_steps, int(length * opts.max_steps_per_token)))
         for step in range(1, cap + 1):
@@ -92,7 +95,12 @@ class AttentionDecoder(StreamableBlock):
             frames = out[opts.frames_output].astype(np.float32, copy=False)
             pending.append(frames)
             if opts.tokens_output:
-                tokens.append(np.asarray(out[opts.tokens_output]).reshape(-1))
+                attended = np.asarray(out[opts.tokens_output]).reshape(-1)
+                tokens.append(attended)
+                for offset, token in enumerate(attended.tolist()):
+                    starts.extend([decoded + offset] * max(0, min(int(token), length - 1) + 1 - len(starts)))
+                inputs["token_starts"] = np.asarray(starts, dtype=np.int64)
+            decoded += int(frames.shape[-1])
             state = {n: out[f"{n}_next"] for n in self.carried}
             state[opts.frame_input] = frames[..., -1]
             stopped = float(np.asarray(out[opts.stop_output]).reshape(-1)[0]) > opts.stop_threshold
