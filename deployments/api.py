@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 MarkType = Literal["sentence", "word", "phoneme"]
 
@@ -74,6 +75,13 @@ async def on_validation_error(_: Request, error: Exception) -> JSONResponse:
     param = ".".join(loc) or "body"
     message = f"{param}: {first.get('msg')}"
     return JSONResponse(error_body(message, "invalid_request_error", param), 400)
+
+
+async def on_http_error(_: Request, error: Exception) -> JSONResponse:
+    """Starlette's own answers (unknown path, wrong method) in the same JSON error shape."""
+    assert isinstance(error, HTTPException)
+    return JSONResponse(error_body(str(error.detail), "invalid_request_error", None), error.status_code,
+                        headers=dict(error.headers or {}))
 
 
 def ndjson_line(record: dict[str, Any]) -> bytes:

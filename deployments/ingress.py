@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException
 
 from blocks import registry
 from blocks.components.text import InputError
@@ -29,11 +30,13 @@ from deployments.api import (
     error_body,
     ndjson_line,
     on_api_error,
+    on_http_error,
     on_validation_error,
 )
 from deployments.audio import FORMATS, MEDIA_TYPES, SAMPLE_FORMATS, encoder_for
 from deployments.metrics import ServiceMetrics
 from deployments.routing import WeightedRouter
+from deployments.security import DEFAULT_MAX_BODY_BYTES, AccessMiddleware, AccessPolicy
 from deployments.stack import load_addon_config
 from deployments.synthesis import Plan, Synthesis
 
@@ -45,7 +48,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 app = FastAPI(title="voxstack")
 app.add_exception_handler(ApiError, on_api_error)
 app.add_exception_handler(RequestValidationError, on_validation_error)
+app.add_exception_handler(HTTPException, on_http_error)
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
+ACCESS = AccessPolicy()
+app.add_middleware(AccessMiddleware, policy=ACCESS)  # key, body limit, CORS: security.py
 
 
 class IngressConfig(BaseModel):
@@ -63,6 +69,10 @@ class IngressConfig(BaseModel):
     """Chunks the producers may run ahead of the response body."""
     pace_ahead_s: float | None = Field(default=None, gt=0)
     """Audio seconds a stream may run ahead of real-time playback (None: as fast as it can)."""
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    """Larger request bodies answer 413."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed by CORS (empty: CORS off); ``$VOXSTACK_CORS_ORIGINS`` adds more."""
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=32)
@@ -87,6 +97,7 @@ class Ingress:
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = IngressConfig.model_validate(config or {})
+        ACCESS.configure(self.config.max_body_bytes, self.config.cors_origins)
         weights = self.config.weights or {self.default_variant: 1.0}
         if unknown := set(weights) - set(self.encoders):
             raise ValueError(f"weights: unknown variants {sorted(unknown)}; deployed: {sorted(self.encoders)}")

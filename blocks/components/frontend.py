@@ -83,7 +83,10 @@ class EspeakFrontend(SequenceBlock):
             raise InputError("text is empty or only whitespace")
         if len(text) > self.options.max_chars:
             raise InputError(f"text has {len(text)} characters; the limit is {self.options.max_chars}")
-        return textlib.clean(text)
+        cleaned = textlib.clean(text)
+        if not cleaned.strip():  # e.g. only control characters
+            raise InputError("text contains nothing that can be spoken")
+        return cleaned
 
     def split(self, text: str) -> list[Span]:
         """Utterance spans of already-checked text (cheap: no phonemization)."""
