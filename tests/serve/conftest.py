@@ -101,7 +101,8 @@ def service() -> Iterator[Service]:
     temp = tempfile.mkdtemp(prefix="vxray")
     os.environ["RAY_TMPDIR"] = temp  # the cluster's address file goes here too, not in /tmp/ray
     os.makedirs(os.path.join(temp, "ray"))
-    head = {"num_cpus": 2, "include_dashboard": False, "object_store_memory": 200 * 1024**2,
+    head = {"num_cpus": 2, "include_dashboard": True, "dashboard_port": _free_port(),  # for ray.util.state
+            "object_store_memory": 200 * 1024**2,
             "temp_dir": os.path.join(temp, "ray")}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     cluster.add_node(num_cpus=0, resources={"neuron_cores": 2}, object_store_memory=100 * 1024**2)
