@@ -50,7 +50,8 @@ def list_addons(root: Path | None = None) -> list[str]:
     base = (root or addons_dir()).resolve()
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir() if (p / "addon.json").is_file() and _NAME.match(p.name))
+    return sorted(p.name for p in base.iterdir()
+                  if (p / "addon.json").is_file() and _NAME.match(p.name) and p.resolve().is_relative_to(base))
 
 
 class Addon:
@@ -59,6 +60,8 @@ class Addon:
     def __init__(self, folder: Path, overrides: dict[str, Any] | None = None) -> None:
         self.folder = folder.resolve()
         config_file = self.folder / "addon.json"
+        if not config_file.resolve().is_relative_to(self.folder):
+            raise AddonError(f"{config_file}: points outside the addon folder")
         try:
             raw = json.loads(config_file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
