@@ -25,9 +25,18 @@ function showError(message) {
   $("error").hidden = false;
 }
 
+function headers() {
+  const key = $("api-key").value.trim();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 async function loadModels() {
   try {
-    const response = await fetch("/v1/models");
+    const response = await fetch("/v1/models", { headers: headers() });
+    if (response.status === 401) {
+      showError("This service needs an API key: enter it, then press Speak.");
+      return;
+    }
     const body = await response.json();
     for (const model of body.data) {
       const option = new Option(`${model.id} (${model.sample_rate} Hz)`, model.id);
@@ -105,6 +114,7 @@ function decode(base64, format) {
 }
 
 async function speak() {
+  if (!$("model").options.length) await loadModels();
   stop(false);
   resetState();
   $("error").hidden = true;
@@ -182,7 +192,7 @@ async function speak() {
   try {
     const response = await fetch("/v1/stream", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...headers() },
       signal: controller.signal,
       body: JSON.stringify({
         model: $("model").value, voice: $("voice").value, input: text,
