@@ -22,7 +22,7 @@ import numpy as np
 from ray.serve.handle import DeploymentHandle
 
 from blocks.components.text import InputError, Span
-from blocks.marks import ByteOffsets, utterance_marks
+from blocks.marks import ByteOffsets, frame_starts, utterance_marks
 
 
 @dataclass
@@ -109,9 +109,9 @@ class Synthesis:
                 async for chunk in chunks:
                     marks: list[dict[str, Any]] = []
                     if first and self.plan.marks:
-                        durations = encoded["tensors"].get("durations")
-                        if durations is not None:
-                            marks = utterance_marks(encoded["utterance"], durations, self.seconds_per_frame,
+                        starts = frame_starts(encoded["tensors"])
+                        if starts is not None:
+                            marks = utterance_marks(encoded["utterance"], starts, self.seconds_per_frame,
                                                     self.samples / self.sample_rate * 1000, byte, self.plan.marks)
                     first = False
                     await self._pace()
