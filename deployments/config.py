@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deployments.app import INGRESS, AppArgs, deployment_names
+from deployments.app import INGRESS, AppArgs, deployment_names, plan_app
 from deployments.ingress import IngressConfig
 from deployments.stages import StageConfig
 
@@ -101,7 +101,9 @@ def _check_user_config(where: str, deployment: Deployment, args: AppArgs) -> Non
     if deployment.user_config is None:
         return
     model = IngressConfig if deployment.name == INGRESS else StageConfig
-    if deployment.name != INGRESS and deployment.name in (*args.variants, deployment_names(args)[1]):
+    plans = plan_app(args)
+    encoders = {name for plan in plans for name in plan.encoders}
+    if deployment.name in encoders:
         raise ConfigError(f"{where}.user_config: encoder deployments take no user_config")
     try:
         parsed = model.model_validate(deployment.user_config)
@@ -109,10 +111,14 @@ def _check_user_config(where: str, deployment: Deployment, args: AppArgs) -> Non
         first = error.errors()[0]
         raise ConfigError(f"{where}.user_config{_where(first['loc'])[1:]}: {first['msg']}") from None
     if isinstance(parsed, IngressConfig):
-        encoders = {deployment_names(args)[1], *args.variants}
         if unknown := set(parsed.weights) - encoders:
             raise ConfigError(f"{where}.user_config.weights: unknown variants {sorted(unknown)}; "
                               f"encoders are {sorted(encoders)}")
+        for plan in plans:
+            mine = [w for name, w in parsed.weights.items() if name in plan.encoders]
+            if mine and (min(mine) < 0 or sum(mine) <= 0):
+                raise ConfigError(f"{where}.user_config.weights: {plan.addon}'s weights must be non-negative "
+                                  f"with a positive sum, got {mine}")
 
 
 def validate_config(raw: Any) -> ServeConfig:
@@ -123,7 +129,10 @@ def validate_config(raw: Any) -> ServeConfig:
         first = error.errors()[0]
         raise ConfigError(f"{_where(first['loc'])}: {first['msg']}") from None
     for a, app in enumerate(config.applications):
-        names = deployment_names(app.args)
+        try:
+            names = deployment_names(app.args)
+        except (ValueError, KeyError) as error:
+            raise ConfigError(f"$.applications[{a}].args: {error}") from None
         for d, deployment in enumerate(app.deployments):
             where = f"$.applications[{a}].deployments[{d}]"
             if deployment.name not in names:

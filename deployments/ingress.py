@@ -18,10 +18,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
-from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException
 
-from blocks import registry
 from blocks.components.text import InputError
 from deployments.api import (
     ApiError,
@@ -35,9 +33,8 @@ from deployments.api import (
 )
 from deployments.audio import FORMATS, MEDIA_TYPES, SAMPLE_FORMATS, encoder_for
 from deployments.metrics import ServiceMetrics
-from deployments.routing import WeightedRouter
+from deployments.models import AddonHandles, Models, ServedModel
 from deployments.security import DEFAULT_MAX_BODY_BYTES, AccessMiddleware, AccessPolicy
-from deployments.stack import load_addon_config
 from deployments.synthesis import Plan, Synthesis
 
 CLIENT_HEADER = "x-voxstack-client"
@@ -59,7 +56,7 @@ class IngressConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     weights: dict[str, float] = Field(default_factory=dict)
-    """Encoder variant deployment -> traffic weight (empty: all to the stack's own encoders)."""
+    """Encoder deployment -> traffic weight, split per addon (an addon none names: all to its own encoders)."""
     max_streams: int = Field(default=16, ge=1)
     """Streams served at once by one replica; more answer 429 with Retry-After."""
     retry_after_s: int = Field(default=1, ge=0)
@@ -78,19 +75,10 @@ class IngressConfig(BaseModel):
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=32)
 @serve.ingress(app)
 class Ingress:
-    """Validates requests, picks an encoder variant, and streams the stage chain's audio."""
+    """Validates requests, picks the addon (``model``) and its encoder variant, streams its stages' audio."""
 
-    def __init__(self, addon: str, encoders: dict[str, DeploymentHandle], tail: DeploymentHandle,
-                 stages: dict[str, DeploymentHandle], default_variant: str) -> None:
-        self.addon = load_addon_config(addon)
-        config = self.addon.config
-        frontend_cls = registry.lookup(config.frontend.type)
-        assert frontend_cls is not None
-        self.frontend: Any = frontend_cls(self.addon, config.frontend)
-        self.encoders = encoders
-        self.tail = tail
-        self.stages = {**encoders, **stages}
-        self.default_variant = default_variant
+    def __init__(self, addons: dict[str, AddonHandles]) -> None:
+        self.models = Models(addons)
         self.metrics = ServiceMetrics()
         self.streams: set[Synthesis] = set()
         self.reconfigure({})
@@ -98,10 +86,7 @@ class Ingress:
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = IngressConfig.model_validate(config or {})
         ACCESS.configure(self.config.max_body_bytes, self.config.cors_origins)
-        weights = self.config.weights or {self.default_variant: 1.0}
-        if unknown := set(weights) - set(self.encoders):
-            raise ValueError(f"weights: unknown variants {sorted(unknown)}; deployed: {sorted(self.encoders)}")
-        self.router = WeightedRouter(weights)
+        self.models.route(self.config.weights)
 
     @app.get("/", include_in_schema=False)
     async def demo(self) -> FileResponse:
@@ -111,25 +96,25 @@ class Ingress:
     @app.get("/healthz")
     async def healthz(self) -> JSONResponse:
         """200 once every stage answers (each warms up before it goes live), else 503."""
-        names = list(self.stages)
+        stages = self.models.stages
+        names = list(stages)
         try:
             async with asyncio.timeout(5):
-                await asyncio.gather(*(self.stages[n].ready.remote() for n in names))
+                await asyncio.gather(*(stages[n].ready.remote() for n in names))
         except Exception as error:
             return JSONResponse({"status": "starting", "detail": str(error)}, 503)
         return JSONResponse({"status": "ready", "stages": names})
 
     @app.get("/v1/models")
     async def models(self) -> dict[str, Any]:
-        config = self.addon.config
-        return {"object": "list", "data": [{
-            "id": config.name, "object": "model", "owned_by": "voxstack", "version": config.version,
-            "voices": config.voices, "sample_rate": config.sample_rate, "variants": sorted(self.encoders)}]}
+        """Every served addon with its voices, sample rate and encoder variants."""
+        return {"object": "list", "data": [model.describe() for model in self.models.by_name.values()]}
 
     @app.get("/v1/route")
-    async def route(self, x_voxstack_client: str | None = Header(default=None)) -> JSONResponse:
-        """The variant a client would be served (the router alone, no synthesis)."""
-        variant = self.router.choose(x_voxstack_client)
+    async def route(self, model: str | None = None,
+                    x_voxstack_client: str | None = Header(default=None)) -> JSONResponse:
+        """The variant of ``model`` (default: the first addon) a client would be served, without synthesis."""
+        variant = self.models.get(model).router.choose(x_voxstack_client)
         return JSONResponse({"variant": variant}, headers={VARIANT_HEADER: variant})
 
     @app.post("/v1/audio/speech")
@@ -138,10 +123,11 @@ class Ingress:
         if body.response_format not in FORMATS:
             raise ApiError(400, f"response_format {body.response_format!r} is not supported; "
                                 f"use one of {list(FORMATS)}", "response_format")
-        options = {"length_scale": self._default("length_scale") / body.speed}
-        synthesis, variant, started = await self._open(body.model, body.voice, body.input, options, (),
+        model = self.models.get(body.model)
+        options = {"length_scale": model.default("length_scale") / body.speed}
+        synthesis, variant, started = await self._open(model, body.voice, body.input, options, (),
                                                        x_voxstack_client)
-        encoder = encoder_for(body.response_format, self.addon.config.sample_rate)
+        encoder = encoder_for(body.response_format, model.sample_rate)
         sse = body.stream_format == "sse"
 
         def frame(data: bytes, done: bool = False) -> bytes:
@@ -171,12 +157,13 @@ class Ingress:
     async def stream(self, body: StreamRequest,
                      x_voxstack_client: str | None = Header(default=None)) -> StreamingResponse:
         options = {name: getattr(body, name) for name in ("length_scale", "noise_scale", "noise_w")}
-        options = {k: self._default(k) if v is None else v for k, v in options.items()}
-        synthesis, variant, started = await self._open(body.model, body.voice, body.input,
+        model = self.models.get(body.model)
+        options = {k: model.default(k) if v is None else v for k, v in options.items()}
+        synthesis, variant, started = await self._open(model, body.voice, body.input,
                                                        {**options, "seed": body.seed}, tuple(body.marks),
                                                        x_voxstack_client)
         pack = SAMPLE_FORMATS[body.sample_format]
-        rate = self.addon.config.sample_rate
+        rate = model.sample_rate
 
         async def lines() -> AsyncIterator[bytes]:
             yield ndjson_line({"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
@@ -193,31 +180,25 @@ class Ingress:
 
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers={VARIANT_HEADER: variant})
 
-    def _default(self, name: str) -> float:
-        return float(getattr(self.addon.config.defaults, name))
-
-    async def _open(self, model: str, voice: str, text: str, options: dict[str, Any],
+    async def _open(self, model: ServedModel, voice: str, text: str, options: dict[str, Any],
                     marks: tuple[str, ...], client: str | None) -> tuple[Synthesis, str, float]:
         """Validate, admit, and start a request; returns once its first chunk exists."""
         started = time.perf_counter()
-        config = self.addon.config
-        if model != config.name:
-            raise ApiError(404, f"model {model!r} does not exist; available: [{config.name!r}]", "model",
-                           "model_not_found")
+        config = model.addon.config
         if voice not in config.voices:
             raise ApiError(400, f"voice {voice!r} is not one of {config.voices}", "voice")
         try:
-            clean = self.frontend.check(text)
+            clean = model.frontend.check(text)
         except InputError as error:
             raise ApiError(400, f"input: {error}", "input") from None
         if (active := self._active()) >= self.config.max_streams:
             raise ApiError(429, f"busy: {active} streams in progress; retry later", None, "rate_limit_error",
                            {"Retry-After": str(self.config.retry_after_s)})
-        variant = self.router.choose(client)
-        options = {"seed": 0, "noise_scale": self._default("noise_scale"), "noise_w": self._default("noise_w"),
+        variant = model.router.choose(client)
+        options = {"seed": 0, "noise_scale": model.default("noise_scale"), "noise_w": model.default("noise_w"),
                    **options}
-        plan = Plan(text, self.frontend.split(clean), options, marks)
-        synthesis = Synthesis(plan, self.encoders[variant], self.tail, config.sample_rate,
+        plan = Plan(text, model.frontend.split(clean), options, marks)
+        synthesis = Synthesis(plan, model.encoders[variant], model.tail, config.sample_rate,
                               config.hop_length / config.sample_rate, self.config.lookahead, self.config.deadline_s,
                               self.config.pace_ahead_s)
         self.streams.add(synthesis)

@@ -1,8 +1,9 @@
 """One Ray cluster for the whole serve test session: a CPU head plus fake Inferentia and GPU nodes.
 
 Two applications run on it from one serve config (deployed through the strict validator):
-``voxstack`` (every stage, both encoder variants, small limits and short autoscaling delays)
-and ``placed`` (grouped stages pinned to the fake accelerators).
+``voxstack`` (piper-joe alone: every stage, both encoder variants, small limits and short autoscaling
+delays) and ``placed`` (every addon behind one ingress, stages named ``<addon>.<stage>`` and grouped,
+piper-joe's pinned to the fake accelerators, hibari with its own encoder variant).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from blocks.addon import list_addons
+
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+EXTRA_ADDONS = [name for name in list_addons() if name not in ("piper-joe", "hibari")]
+"""Addons beyond the two the tests know, served too in ``placed`` (every addon of the tree)."""
 LONG_TEXT = " ".join(f"This is sentence number {i} of a longer text, spoken one utterance at a time." for i in range(8))
 
 
@@ -32,6 +37,13 @@ def _free_port() -> int:
 def _stage(name: str, **options: Any) -> dict[str, Any]:
     return {"name": name, "ray_actor_options": {"num_cpus": 0}, "max_ongoing_requests": 8,
             "max_queued_requests": 16, **options}
+
+
+def _all_blocks(addon: str) -> list[int]:
+    """One stream stage for the whole stack (the fewest replicas)."""
+    from deployments.stack import load_addon_config
+
+    return list(range(len(load_addon_config(addon).stack_nodes)))
 
 
 def serve_config(port: int) -> dict[str, Any]:
@@ -50,11 +62,17 @@ def serve_config(port: int) -> dict[str, Any]:
                  _stage("Vocoder", autoscaling_config=fast_scaling), _stage("Fade"), _stage("ChunkStats"),
              ]},
             {"name": "placed", "route_prefix": "/placed", "import_path": "deployments.app:build",
-             "args": {"addon": "piper-joe", "groups": [[0], [1, 2, 3]]},
+             "args": {"addons": [
+                 {"name": "piper-joe", "groups": [[0], [1, 2, 3]]},
+                 {"name": "hibari", "groups": [_all_blocks("hibari")],
+                  "variants": {"CustomizedEncoders": "CustomizedEncoders"}},
+                 *({"name": name, "groups": [_all_blocks(name)]} for name in EXTRA_ADDONS),
+             ]},
              "deployments": [
-                 _stage("Encoders", ray_actor_options={"num_cpus": 0, "resources": {"neuron_cores": 1}}),
-                 _stage("Upsampler-Decoder", ray_actor_options={"num_cpus": 0, "num_gpus": 1}),
-                 _stage("Vocoder-Fade-ChunkStats", ray_actor_options={"num_cpus": 0.5}),
+                 _stage("Ingress", user_config={"weights": {"hibari.CustomizedEncoders": 1.0}}),
+                 _stage("piper-joe.Encoders", ray_actor_options={"num_cpus": 0, "resources": {"neuron_cores": 1}}),
+                 _stage("piper-joe.Upsampler-Decoder", ray_actor_options={"num_cpus": 0, "num_gpus": 1}),
+                 _stage("piper-joe.Vocoder-Fade-ChunkStats", ray_actor_options={"num_cpus": 0.5}),
              ]},
         ],
     }
@@ -78,7 +96,8 @@ class Service:
         self.config = config
 
     def deployment(self, name: str, app: str = "voxstack") -> dict[str, Any]:
-        for entry in self.config["applications"][0 if app == "voxstack" else 1]["deployments"]:
+        application = next(a for a in self.config["applications"] if a["name"] == app)
+        for entry in application["deployments"]:
             if entry["name"] == name:
                 return entry
         raise KeyError(name)
@@ -87,6 +106,13 @@ class Service:
         from ray import serve
 
         return serve.get_deployment_handle(name, app_name=app).stats.remote().result(timeout_s=30)
+
+
+def _healthy(service: Service, prefix: str) -> bool:
+    try:
+        return service.http.get(f"{prefix}/healthz").status_code == 200
+    except httpx.HTTPError:  # the proxy is not listening yet
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -110,9 +136,9 @@ def service() -> Iterator[Service]:
     ray.init(address=cluster.address, log_to_driver=False)
     port = _free_port()
     svc = Service(port, cluster)
-    deploy(svc.config)
-    deadline = time.time() + 60
-    while svc.http.get("/healthz").status_code != 200:
+    deploy(svc.config, blocking=False)  # on a loaded machine, starting every replica may outlast Serve's 60 s
+    deadline = time.time() + 180
+    while not (_healthy(svc, "") and _healthy(svc, "/placed")):
         assert time.time() < deadline, "service never became healthy"
         time.sleep(0.5)
     print(f"\nserve session ready in {time.perf_counter() - started:.1f} s")

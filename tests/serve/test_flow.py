@@ -97,8 +97,8 @@ def test_placement_on_fake_accelerators(service: Service) -> None:
     import ray
 
     nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
-    encoders = service.stats("Encoders", app="placed")["node_id"]
-    decoder = service.stats("Upsampler-Decoder", app="placed")["node_id"]
+    encoders = service.stats("piper-joe.Encoders", app="placed")["node_id"]
+    decoder = service.stats("piper-joe.Upsampler-Decoder", app="placed")["node_id"]
     assert "neuron_cores" in nodes[encoders] and "GPU" not in nodes[encoders]
     assert "GPU" in nodes[decoder]
     r = service.http.post("/placed/v1/audio/speech", json={"model": "piper-joe", "input": "Placed stages."})

@@ -12,6 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
+from blocks.addon import list_addons
+from deployments.app import AppArgs, deployment_names
 from deployments.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +87,15 @@ def _set(raw: dict[str, Any], path: list[Any], value: Any) -> None:
     (["applications", 0, "args", "adon"], "piper-joe", "$.applications[0].args.adon"),
     (["applications", 0, "import_path"], "elsewhere:build", "$.applications[0].import_path"),
     (["http_options", "prot"], 80, "$.http_options.prot"),
+    (["applications", 0, "args", "addon"], "piper-joe", "$.applications[0].args"),
+    (["applications", 0, "args", "addons", 1, "name"], "piper-joe", "$.applications[0].args"),
+    (["applications", 0, "args", "addons", 1, "name"], "nope", "$.applications[0].args"),
+    (["applications", 0, "args", "addons", 1, "varients"], {}, "$.applications[0].args.addons[1].varients"),
+    (["applications", 0, "deployments", 1, "name"], "Encoders", "$.applications[0].deployments[1].name"),
+    (["applications", 0, "deployments", 1, "user_config"], {"fail_seed": 1},
+     "$.applications[0].deployments[1].user_config"),
+    (["applications", 0, "deployments", 0, "user_config", "weights"], {"hibari.Encoders": 0.0},
+     "$.applications[0].deployments[0].user_config.weights"),
 ])
 def test_validator_names_the_bad_key(path: list[Any], value: Any, error: str) -> None:
     raw = _load(ROOT / "serve_configs" / "local.yaml")
@@ -92,6 +103,25 @@ def test_validator_names_the_bad_key(path: list[Any], value: Any, error: str) ->
     with pytest.raises(ConfigError) as caught:
         validate_config(raw)
     assert str(caught.value).startswith(error), caught.value
+
+
+def test_local_config_serves_every_addon_with_its_own_stages() -> None:
+    _, config = load_config(ROOT / "serve_configs" / "local.yaml")
+    args = config.applications[0].args
+    assert sorted(a.name for a in args.addons) == list_addons()
+    assert {d.name for d in config.applications[0].deployments} == set(deployment_names(args))
+
+
+def test_stage_names_are_prefixed_per_addon_and_bare_for_one() -> None:
+    multi = AppArgs.model_validate({"addons": [
+        {"name": "piper-joe", "variants": {"Tuned": "CustomizedEncoders"}},
+        {"name": "hibari", "groups": [[0], [1, 2, 3]]}]})
+    assert deployment_names(multi) == [
+        "Ingress", "piper-joe.Encoders", "piper-joe.Tuned", "piper-joe.Upsampler-Decoder", "piper-joe.Vocoder",
+        "piper-joe.Fade", "piper-joe.ChunkStats",
+        "hibari.Encoders", "hibari.Upsampler-Decoder", "hibari.HarmonicVocoder-Fade-ChunkStats"]
+    assert deployment_names(AppArgs()) == deployment_names(AppArgs(addon="piper-joe")) == [
+        "Ingress", "Encoders", "Upsampler-Decoder", "Vocoder", "Fade", "ChunkStats"]
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.stem)
