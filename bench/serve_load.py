@@ -110,11 +110,33 @@ def in_process(voice: Any, streams: int) -> dict[str, float]:
     return aggregate(results)
 
 
-def with_backend(raw: dict[str, Any], backend: dict[str, Any]) -> dict[str, Any]:
-    """The serve config with every application's addon loaded with ``backend`` overrides."""
+def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
+    """The serve config reduced to the addon under test (fewer replicas competing for the cores)."""
     changed = copy.deepcopy(raw)
     for app in changed["applications"]:
-        app.setdefault("args", {})["overrides"] = {"backend": backend}
+        args = app.get("args", {})
+        if "addons" in args:
+            kept = [entry for entry in args["addons"] if entry["name"] == model]
+            prefixes = tuple(f"{entry['name']}." for entry in args["addons"] if entry["name"] != model)
+            args["addons"] = kept
+            app["deployments"] = [d for d in app.get("deployments", []) if not d["name"].startswith(prefixes)]
+            ingress = next((d for d in app["deployments"] if d["name"] == "Ingress"), None)
+            if ingress and "weights" in ingress.get("user_config", {}):
+                ingress["user_config"]["weights"] = {
+                    k: v for k, v in ingress["user_config"]["weights"].items() if not k.startswith(prefixes)}
+    return changed
+
+
+def with_overrides(raw: dict[str, Any], model: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The serve config with the addon under test loaded with config ``overrides``."""
+    changed = copy.deepcopy(raw)
+    for app in changed["applications"]:
+        args = app.setdefault("args", {})
+        for entry in args.get("addons", []):
+            if entry["name"] == model:
+                entry["overrides"] = overrides
+        if "addons" not in args:
+            args["overrides"] = overrides
     return changed
 
 
@@ -177,6 +199,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     raw, config = load_config(args.config)
+    raw = only(raw, args.model)
     url = f"http://{config.http_options.host}:{config.http_options.port}"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
@@ -202,9 +225,11 @@ def main() -> None:
         print(table(rows))
         if args.batching:
             compared = {}
+            # shorter utterances keep every sentence inside the largest encoder bucket
+            fixed = {"frontend": {"max_utterance_chars": 200}}
             for label, backend in (("fixed", {"profile": "fixed"}),
                                    ("fixed+batching", {"profile": "fixed", "batch": {"max_size": 8}})):
-                deploy_and_wait(with_backend(raw, backend), url)
+                deploy_and_wait(with_overrides(raw, args.model, {**fixed, "backend": backend}), url)
                 asyncio.run(over_http(url, 2, args.model))
                 compared[label] = run_set(url, args.model, [c for c in args.streams if c >= 4], args.repeats)
             batching = [{"streams": a["streams"], "plain_throughput_x_rt": a["throughput_x_rt"],

@@ -8,6 +8,7 @@ The single-addon form (``args.addon``) keeps the bare stage names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve import Application
@@ -33,6 +34,8 @@ class AddonArgs(BaseModel):
     """Extra encoder deployments for A/B tests: variant name -> registered SequenceBlock type."""
     groups: list[list[int]] | None = None
     """Top-level stack indices served together per stream stage (default: one stage per block)."""
+    overrides: dict[str, Any] | None = None
+    """Merged into the addon's config in every deployment, e.g. ``{"backend": {"profile": "fixed"}}``."""
 
 
 class AppArgs(BaseModel):
@@ -47,11 +50,13 @@ class AppArgs(BaseModel):
     addon: str | None = None
     variants: dict[str, str] = Field(default_factory=dict)
     groups: list[list[int]] | None = None
+    overrides: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> AppArgs:
-        if self.addons and (self.addon is not None or self.variants or self.groups is not None):
-            raise ValueError("give addons, or addon (with variants and groups), not both")
+        single = self.addon is not None or self.variants or self.groups is not None or self.overrides is not None
+        if self.addons and single:
+            raise ValueError("give addons, or addon (with variants, groups and overrides), not both")
         names = [a.name for a in self.addons]
         if len(set(names)) != len(names):
             raise ValueError(f"addons: each addon may be listed once, got {names}")
@@ -61,7 +66,8 @@ class AppArgs(BaseModel):
         """Each addon with the prefix of its deployment names."""
         if self.addons:
             return [(a, a.name + SEPARATOR) for a in self.addons]
-        single = AddonArgs(name=self.addon or "piper-joe", variants=self.variants, groups=self.groups)
+        single = AddonArgs(name=self.addon or "piper-joe", variants=self.variants, groups=self.groups,
+                           overrides=self.overrides)
         return [(single, "")]
 
 
@@ -70,6 +76,7 @@ class AddonPlan:
     """One addon's deployments, named and placed in its stack."""
 
     addon: str
+    overrides: dict[str, Any] | None
     encoder: str
     """The stack's own encoder deployment (the default variant)."""
     encoder_path: tuple[PathPart, ...]
@@ -91,13 +98,13 @@ def plan_app(args: AppArgs) -> list[AddonPlan]:
     plans: list[AddonPlan] = []
     taken = {INGRESS}
     for entry, prefix in args.served():
-        stages = plan_stages(load_addon_config(entry.name), entry.groups)
+        stages = plan_stages(load_addon_config(entry.name, overrides=entry.overrides), entry.groups)
         for name, block_type in entry.variants.items():
             cls = registry.lookup(block_type)
             if cls is None or not issubclass(cls, SequenceBlock):
                 raise ValueError(f"variants.{name}: {block_type!r} is not a registered SequenceBlock; "
                                  f"valid: {registry.names(SequenceBlock)}")
-        plan = AddonPlan(entry.name, prefix + stages.encoder_name, stages.encoder_path,
+        plan = AddonPlan(entry.name, entry.overrides, prefix + stages.encoder_name, stages.encoder_path,
                          {prefix + name: block_type for name, block_type in entry.variants.items()},
                          [(prefix + name, paths) for name, paths in stages.streams])
         for name in plan.names:
@@ -118,14 +125,17 @@ def build(args: dict | AppArgs) -> Application:
     args = AppArgs.model_validate(args) if not isinstance(args, AppArgs) else args
     addons: dict[str, AddonHandles] = {}
     for plan in plan_app(args):
-        encoders = {plan.encoder: EncoderStage.options(name=plan.encoder).bind(plan.addon, plan.encoder_path)}
+        encoders = {plan.encoder: EncoderStage.options(name=plan.encoder).bind(
+            plan.addon, plan.encoder_path, None, plan.overrides)}
         for name, block_type in plan.variants.items():
-            encoders[name] = EncoderStage.options(name=name).bind(plan.addon, plan.encoder_path, block_type)
+            encoders[name] = EncoderStage.options(name=name).bind(
+                plan.addon, plan.encoder_path, block_type, plan.overrides)
         stages = {}
         upstream = None
         for name, paths in plan.streams:
-            upstream = StreamStage.options(name=name).bind(plan.addon, paths, upstream)
+            upstream = StreamStage.options(name=name).bind(plan.addon, paths, upstream, plan.overrides)
             stages[name] = upstream
         assert upstream is not None
-        addons[plan.addon] = {"encoders": encoders, "tail": upstream, "stages": stages, "default": plan.encoder}
+        addons[plan.addon] = {"encoders": encoders, "tail": upstream, "stages": stages, "default": plan.encoder,
+                              "overrides": plan.overrides}
     return Ingress.options(name=INGRESS).bind(addons)

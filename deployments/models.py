@@ -23,13 +23,15 @@ class AddonHandles(TypedDict):
     stages: dict[str, DeploymentHandle]
     default: str
     """The encoder deployment that gets all traffic when no weights name this addon's encoders."""
+    overrides: dict[str, Any] | None
+    """Config overrides the addon's deployments load it with."""
 
 
 class ServedModel:
     """One addon as the ingress sees it (the ``model`` of a request)."""
 
     def __init__(self, name: str, handles: AddonHandles) -> None:
-        self.addon: Addon = load_addon_config(name)
+        self.addon: Addon = load_addon_config(name, overrides=handles.get("overrides"))
         config = self.addon.config
         frontend_cls = registry.lookup(config.frontend.type)
         assert frontend_cls is not None, f"unknown frontend type {config.frontend.type!r}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from blocks.addon import Addon, addon_path
 from blocks.core import Block
@@ -31,9 +32,9 @@ class StagePlan:
     """Stream stages in stack order: (deployment name, addresses of the blocks it chains)."""
 
 
-def load_addon_config(name: str, root: Path | None = None) -> Addon:
-    """The parsed addon (config and validated stack; no network is loaded)."""
-    return Addon(addon_path(name, root))
+def load_addon_config(name: str, root: Path | None = None, overrides: dict[str, Any] | None = None) -> Addon:
+    """The parsed addon (config and validated stack; no network is loaded), with config overrides."""
+    return Addon(addon_path(name, root), overrides)
 
 
 def _node(addon: Addon, path: tuple[PathPart, ...]) -> Node:

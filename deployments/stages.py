@@ -65,9 +65,10 @@ class EncoderStage(StageBase):
     (an A/B variant); otherwise the stack's sequence block at ``path`` is built.
     """
 
-    def __init__(self, addon: str, path: tuple[PathPart, ...], block_type: str | None = None) -> None:
+    def __init__(self, addon: str, path: tuple[PathPart, ...], block_type: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.addon = load_addon_config(addon)
+        self.addon = load_addon_config(addon, overrides=overrides)
         config = self.addon.config
         frontend_cls = registry.lookup(config.frontend.type)
         assert frontend_cls is not None, f"unknown frontend type {config.frontend.type!r}"
@@ -110,9 +111,9 @@ class StreamStage(StageBase):
     """One or more top-level StreamableBlocks chained, pulling chunks from the upstream stage."""
 
     def __init__(self, addon: str, paths: tuple[tuple[PathPart, ...], ...],
-                 upstream: DeploymentHandle | None = None) -> None:
+                 upstream: DeploymentHandle | None = None, overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.addon = load_addon_config(addon)
+        self.addon = load_addon_config(addon, overrides=overrides)
         self.blocks = [build_block(self.addon, path) for path in paths]
         for block in self.blocks:
             assert isinstance(block, StreamableBlock)
