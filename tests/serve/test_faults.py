@@ -125,6 +125,8 @@ def test_killing_a_replica_mid_stream(service: Service, stage: str) -> None:
         assert outcome.audio_seen.wait(30), f"{name}: no audio before the kill"
     assert all(o.kind == "pending" for o in outcomes.values()), {n: o.kind for n, o in outcomes.items()}
     single = serve.status().applications["voxstack"].deployments[stage].replica_states.get("RUNNING", 0) == 1
+    # a fast stage may have finished the current utterances already: then no stream is on it to break
+    busy = stage in ("Encoders", "Ingress") or service.stats(stage)["active"] > 0
     killed = _kill_one(stage)
     recovery = _recovered(service, pinned, killed, stage, time.perf_counter())  # while the streams go on
     for thread in threads:
@@ -138,5 +140,5 @@ def test_killing_a_replica_mid_stream(service: Service, stage: str) -> None:
         assert kinds["customized"] == "intact", kinds  # never routed to the killed replica
     elif stage == "Ingress":
         assert kinds["encoders"] in DETECTED and kinds["customized"] in DETECTED, kinds
-    elif single:  # every stream's current utterance runs through the one replica
+    elif single and busy:  # the streams' current utterances were running through the one replica
         assert kinds["encoders"] in DETECTED or kinds["customized"] in DETECTED, kinds
