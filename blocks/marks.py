@@ -14,6 +14,8 @@ import numpy as np
 from blocks.components.frontend import Utterance
 
 MARK_TYPES = ("sentence", "word", "phoneme")
+TIMING_KEYS = ("durations", "token_starts")
+"""Tensors that time an utterance's ids (what a serving stage forwards for marks)."""
 _NOT_PHONEMES = "ˈˌː "
 
 

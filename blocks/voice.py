@@ -66,6 +66,13 @@ def check_option(name: str, value: float, low: float, high: float) -> float:
     return float(value)
 
 
+def utterance_tensors(utterance: Utterance, request: Request) -> Tensors:
+    """What an utterance starts with: its ids and length, and ``scales`` = (noise, length, noise_w)."""
+    tensors = utterance.tensors()
+    tensors["scales"] = np.asarray([request.noise_scale, request.length_scale, request.noise_w], dtype=np.float32)
+    return tensors
+
+
 class Voice:
     """An addon's built stack, ready to stream."""
 
@@ -192,10 +199,7 @@ class Voice:
             yield from self._fit(self.frontend.phonemize(span), limit)
 
     def _utterance(self, utterance: Utterance, request: Request) -> Iterator[tuple[Chunk, Tensors]]:
-        tensors: Tensors = utterance.tensors()
-        tensors["scales"] = np.asarray(
-            [request.noise_scale, request.length_scale, request.noise_w], dtype=np.float32
-        )
+        tensors = utterance_tensors(utterance, request)
         stream: Iterator[Chunk] | None = None
         for block in self.blocks:
             assert isinstance(block, StreamableBlock)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,8 @@ from ray.serve.handle import DeploymentHandle
 from blocks import registry
 from blocks.components.text import Span
 from blocks.core import Chunk, Request, SequenceBlock, StreamableBlock
-from blocks.voice import check_option
+from blocks.marks import TIMING_KEYS
+from blocks.voice import check_option, utterance_tensors
 from deployments.bridge import PullFromAsync, Stopped, drive
 from deployments.stack import PathPart, build_block, load_addon_config
 
@@ -89,8 +90,7 @@ class EncoderStage(StageBase):
         if len(utterance.ids) <= 3:  # BOS, PAD, EOS only: nothing to say
             return None
         request = request_from(options)
-        tensors = utterance.tensors()
-        tensors["scales"] = np.asarray([request.noise_scale, request.length_scale, request.noise_w], np.float32)
+        tensors = utterance_tensors(utterance, request)
         tensors.update(self.block.run(tensors, request))
         return {"utterance": utterance, "tensors": tensors}
 
@@ -104,6 +104,13 @@ class EncoderStage(StageBase):
             raise
         self.counters["completed"] += 1
         return result
+
+
+def with_timing(chunks: Iterator[Chunk], board: dict[str, Any]) -> Iterator[Chunk]:
+    """Upstream chunks, merging the timing tensors earlier stages published into this stage's board."""
+    for chunk in chunks:
+        board.update(chunk.meta.pop("timing", {}))
+        yield chunk
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0})
@@ -132,8 +139,8 @@ class StreamStage(StageBase):
         if self.upstream is not None:
             source = self.upstream.stream.remote(tensors, options)
         upstream = PullFromAsync(source, asyncio.get_running_loop(), stop) if source is not None else None
-        chunks: Any = upstream
         local = dict(tensors)
+        chunks: Any = with_timing(upstream, local) if upstream is not None else None
         for block in self.blocks:
             assert isinstance(block, StreamableBlock)
             chunks = block.stream(chunks, local, request)
@@ -142,6 +149,9 @@ class StreamStage(StageBase):
         sent = 0
         try:
             async for chunk in drive(chunks, stop):
+                timing = {k: local[k] for k in TIMING_KEYS if k in local and k not in tensors}
+                if timing:  # e.g. an attention decoder's token starts: the ingress times marks with them
+                    chunk.meta["timing"] = timing
                 limit, seed = self.config.fail_after_chunks, self.config.fail_seed
                 if limit is not None and sent >= limit and seed in (None, request.seed):
                     raise RuntimeError(f"fault drill: stage failed after {sent} chunks")

@@ -105,15 +105,14 @@ class Synthesis:
             options = {**self.plan.options, "utterance_index": index}
             chunks = self.tail.stream.remote(encoded["tensors"], options)
             try:
-                first = True
+                board, sent, start = dict(encoded["tensors"]), 0, self.samples
                 async for chunk in chunks:
                     marks: list[dict[str, Any]] = []
-                    if first and self.plan.marks:
-                        starts = frame_starts(encoded["tensors"])
-                        if starts is not None:
-                            marks = utterance_marks(encoded["utterance"], starts, self.seconds_per_frame,
-                                                    self.samples / self.sample_rate * 1000, byte, self.plan.marks)
-                    first = False
+                    board.update(chunk.meta.pop("timing", {}))
+                    if self.plan.marks and (starts := frame_starts(board)) is not None:
+                        marks = utterance_marks(encoded["utterance"], starts, self.seconds_per_frame,
+                                                start / self.sample_rate * 1000, byte, self.plan.marks)[sent:]
+                        sent += len(marks)
                     await self._pace()
                     await self.queue.put(Piece(chunk.data, self.samples, index, len(spans), marks))
                     self.samples += chunk.length

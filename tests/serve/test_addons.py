@@ -90,3 +90,16 @@ def test_variants_are_per_addon(service: Service) -> None:
     r = service.http.post(f"{PREFIX}/v1/audio/speech", json={"model": "hibari", "input": "Tuned encoders."})
     assert r.status_code == 200 and r.headers["x-voxstack-variant"] == "hibari.CustomizedEncoders"
     assert service.stats("hibari.CustomizedEncoders", app="placed")["completed"] > before
+
+
+def test_an_autoregressive_addon_sends_word_marks_over_http(service: Service) -> None:
+    text = "Marks from the attention decoder reach the client."
+    body = {"model": "legacy-ar", "input": text, "marks": ["word"]}
+    with service.http.stream("POST", f"{PREFIX}/v1/stream", json=body, timeout=120) as response:
+        assert response.status_code == 200
+        records = [json.loads(line) for line in response.iter_lines()]
+    assert records[-1]["type"] == "end"
+    words = [m for r in records if r["type"] == "marks" for m in r["marks"]]
+    assert [m["value"] for m in words] == text.rstrip(".").split()
+    times = [m["time"] for m in words]
+    assert times == sorted(times) and times[-1] < records[-1]["seconds"] * 1000
