@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import machine_info
+from bench.machine import markdown_table as table
 from blocks import load_addon
 from blocks.addon import Addon, addon_path
 from blocks.backends.base import Tally
@@ -114,13 +115,6 @@ def compare_batching(fixed: Any, batched: Any, stream_counts: list[int], repeats
         row["throughput_ratio"] = round(row["batched_throughput_x_realtime"] / row["plain_throughput_x_realtime"], 2)
         rows.append(row)
     return rows
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def plot(profiles: list[dict[str, Any]], batching: list[dict[str, Any]], path: Path) -> None:

@@ -1,4 +1,4 @@
-"""What a benchmark ran on: CPU, cores, runtime versions, load, and the commit measured."""
+"""What a benchmark ran on (CPU, cores, runtime versions, load, the commit measured), and its tables."""
 
 from __future__ import annotations
 
@@ -53,3 +53,11 @@ def load_average() -> list[float]:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
     except OSError:
         return []
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """Rows of equal keys as a markdown table, keys as the header."""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)

@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 
 from bench.machine import machine_info
+from bench.machine import markdown_table as table
 from blocks import load_addon
 from deployments.config import load_config
 
@@ -162,13 +163,6 @@ def run_set(url: str, model: str, counts: list[int], repeats: int) -> list[dict[
         runs = [asyncio.run(over_http(url, streams, model)) for _ in range(repeats)]
         rows.append({"streams": streams, **{k: statistics.median(r[k] for r in runs) for k in runs[0]}})
     return rows
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
