@@ -33,7 +33,7 @@ CORS_ENV = "VOXSTACK_CORS_ORIGINS"
 PUBLIC_PATHS = frozenset({"/healthz", "/"})
 PUBLIC_PREFIXES = ("/static/",)
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
-"""Room for the 20,000-character input limit even when every character is JSON-escaped (``\\uXXXX``)."""
+"""Room for the 20,000-character input limit even when every character is JSON-escaped (six bytes each)."""
 
 
 def load_api_key(environ: MutableMapping[str, str] | None = None) -> str | None:
