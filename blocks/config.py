@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -51,10 +51,20 @@ class BackendConfig(Strict):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     threads: int | None = Field(default=None, ge=1)
     """Intra-op threads per network (None: the runtime's default)."""
+    busy_threads: int | None = Field(default=None, ge=1)
+    """onnxruntime only: intra-op threads for a call made while another network call runs in the same
+    process (None: ``threads``). Concurrent streams then share the cores without oversubscribing them,
+    and a lone stream still gets every core."""
     profile: Literal["dynamic", "fixed"] = "dynamic"
     """``fixed``: every network sees only the shapes of the addon's fixed profile."""
     batch: BatchConfig | None = None
     """Batch frame-network chunks of concurrent streams (fixed profile only)."""
+
+    @model_validator(mode="after")
+    def _busy_threads_need_onnxruntime(self) -> BackendConfig:
+        if self.busy_threads is not None and self.kind != "onnxruntime":
+            raise ValueError(f"busy_threads applies to the onnxruntime backend only, not {self.kind!r}")
+        return self
 
 
 class FixedNetworkProfile(Strict):

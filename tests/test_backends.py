@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,48 @@ def test_cuda_is_used_when_present_and_refused_clearly_when_absent(tmp_path: Pat
     else:
         with pytest.raises(RuntimeError, match="no CUDA device"):
             load_network("smooth", config("net.pt", "torchscript"), path, cuda)
+
+
+def test_a_call_made_while_another_runs_uses_the_busy_threads_session(tmp_path: Path, frames):
+    module = Smooth().eval()
+    torch.onnx.export(module, (torch.from_numpy(frames),), tmp_path / "net.onnx", input_names=["frames"],
+                      output_names=["out"], dynamic_axes={"frames": {2: "n"}}, dynamo=False)
+    network = load_network("smooth", config("net.onnx", "onnx"), tmp_path / "net.onnx",
+                           BackendConfig(busy_threads=1))
+    assert network.busy_session is not None
+    used: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+    lone, busy = network.session, network.busy_session
+
+    class Held:
+        """The lone session, holding its call open until released."""
+
+        def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            used.append("lone")
+            entered.set()
+            assert release.wait(10)
+            return lone.run(names, feeds)
+
+    class Counted:
+        def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            used.append("busy")
+            return busy.run(names, feeds)
+
+    network.session, network.busy_session = Held(), Counted()
+    results: list[np.ndarray] = []
+    first = threading.Thread(target=lambda: results.append(network.run({"frames": frames})["out"]))
+    first.start()
+    assert entered.wait(10)
+    second = network.run({"frames": frames})["out"]  # made while the first call runs
+    release.set()
+    first.join(10)
+    assert used == ["lone", "busy"]
+    np.testing.assert_allclose(second, results[0], rtol=1e-5, atol=1e-6)
+    network.session = lone
+    network.run({"frames": frames})  # nothing else in flight now: the lone session again
+    assert used[-1] == "busy" and len(used) == 2
+
+
+def test_busy_threads_are_refused_for_other_backends():
+    with pytest.raises(ValueError, match="busy_threads applies to the onnxruntime backend only"):
+        BackendConfig(kind="torch", busy_threads=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +25,50 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+class CallsInFlight:
+    """Network calls running in this process, across every network."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def enter(self) -> int:
+        """Count a call in; returns how many others were running."""
+        with self.lock:
+            self.count += 1
+            return self.count - 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+IN_FLIGHT = CallsInFlight()
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Blocks call several sessions in turn: idle threads spinning for work would steal the cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
 class OnnxNetwork(Network):
     """An ONNX file run by onnxruntime."""
 
     def __init__(self, name: str, config: NetworkConfig, path: Path, backend: BackendConfig) -> None:
         super().__init__(name, config, path, backend)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        # Blocks call several sessions in turn: idle threads spinning for work would steal the cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if backend.threads:
-            options.intra_op_num_threads = backend.threads
+        providers = providers_for(backend.device)
         try:
-            self.session = ort.InferenceSession(
-                str(path), sess_options=options, providers=providers_for(backend.device)
-            )
+            self.session = ort.InferenceSession(str(path), session_options(backend.threads), providers=providers)
+            self.busy_session = None
+            """The session used while other calls run (``busy_threads``); CPU only."""
+            if backend.busy_threads is not None and self.session.get_providers()[0] == "CPUExecutionProvider":
+                self.busy_session = ort.InferenceSession(str(path), session_options(backend.busy_threads),
+                                                         providers=providers)
         except RuntimeError:
             raise
         except Exception as error:  # onnxruntime raises its own types for bad files
@@ -58,5 +88,10 @@ class OnnxNetwork(Network):
     def run(self, feeds: dict[str, np.ndarray], tally: Tally | None = None) -> dict[str, np.ndarray]:
         if tally is not None:
             tally.add(sum(int(v.size) for v in feeds.values()), 0)
-        values = self.session.run(self.output_names, feeds)
+        others = IN_FLIGHT.enter()
+        try:
+            session = self.busy_session if others and self.busy_session is not None else self.session
+            values = session.run(self.output_names, feeds)
+        finally:
+            IN_FLIGHT.leave()
         return dict(zip(self.output_names, values, strict=True))
