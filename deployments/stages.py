@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,22 @@ class StageConfig(BaseModel):
     """Fault drill: streams fail after this many chunks (None: off)."""
     fail_seed: int | None = None
     """Limit the drill to requests with this seed (None: every stream)."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An utterance's encoder output that may still be computing, passed by reference.
+
+    Serve resolves only top-level call arguments before routing a call; one wrapped here
+    travels as a Ray object reference, so a stream stage is reached while the encoder works.
+    """
+
+    ref: ray.ObjectRef
+
+    async def tensors(self) -> dict[str, np.ndarray] | None:
+        """The encoder's tensors (None when the utterance holds nothing to speak)."""
+        encoded = await self.ref
+        return None if encoded is None else encoded["tensors"]
 
 
 def request_from(options: dict[str, Any], stop: threading.Event | None = None) -> Request:
@@ -131,13 +148,24 @@ class StreamStage(StageBase):
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = StageConfig.model_validate(config or {})
 
-    async def stream(self, tensors: dict[str, np.ndarray], options: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def stream(self, tensors: dict[str, np.ndarray] | Pending,
+                     options: dict[str, Any]) -> AsyncIterator[Chunk]:
         """This stage's chunks for one utterance; cancelling it cancels the upstream call."""
         stop = threading.Event()
         request = request_from(options, stop)
         source = None
         if self.upstream is not None:
             source = self.upstream.stream.remote(tensors, options)
+        if isinstance(tensors, Pending):
+            resolved = None
+            try:
+                resolved = await tensors.tensors()
+            finally:
+                if resolved is None and source is not None:
+                    source.cancel()  # nothing to speak, the encoder failed, or the caller left
+            if resolved is None:
+                return
+            tensors = resolved
         upstream = PullFromAsync(source, asyncio.get_running_loop(), stop) if source is not None else None
         local = dict(tensors)
         chunks: Any = with_timing(upstream, local) if upstream is not None else None

@@ -5,8 +5,10 @@ chunks ahead of the response body across utterances. Serve streams have no backp
 body is buffered between ingress and client, and within one utterance the stages may finish it
 early), so ``pace_ahead_s`` optionally bounds the run-ahead against real-time playback instead:
 no chunk is queued while the audio already sent exceeds the wall time since the first chunk by
-more than that. The next utterance is encoded while the current one streams. A deadline bounds
-the whole request.
+more than that. Each utterance's stream-stage call is sent alongside its encoder call (the stage
+waits for the encoder's result by reference), so Serve's routing of the two overlaps. The next
+utterance is encoded while the current one streams, once half a second of its audio is unplayed.
+A deadline bounds the whole request.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ray.serve.handle import DeploymentHandle
 
 from blocks.components.text import InputError, Span
 from blocks.marks import ByteOffsets, frame_starts, utterance_marks
+from deployments.stages import Pending
 
 
 @dataclass
@@ -51,6 +54,10 @@ class DeadlineExceeded(TimeoutError):
 
 
 _DONE = object()
+
+ENCODE_AHEAD_AFTER_S = 0.5
+"""The next utterance is encoded while this one streams, once this much audio is unplayed: earlier, its
+work would compete with the first chunks, whose deadlines (the audio before them) are the tightest."""
 
 
 class Synthesis:
@@ -92,34 +99,50 @@ class Synthesis:
         options = {**self.plan.options, "utterance_index": index}
         return self.encoder.encode.remote(self.plan.spans[index], options)
 
+    async def _open(self, index: int, encoding: Any) -> Any:
+        """Call the stream stages for utterance ``index`` while its encoding may still run.
+
+        The stages get the encoder's result by reference and wait for it themselves, so routing
+        this call overlaps the encoder's work instead of following it.
+        """
+        options = {**self.plan.options, "utterance_index": index}
+        return self.tail.stream.remote(Pending(await encoding._to_object_ref()), options)
+
     async def _produce(self) -> None:
         spans = self.plan.spans
         byte = ByteOffsets(self.plan.text)
-        pending = self._encode(0)
+        encoding: Any = self._encode(0)
         for index in range(len(spans)):
-            encoded = await pending
-            if index + 1 < len(spans):
-                pending = self._encode(index + 1)  # encode ahead while this utterance streams
-            if encoded is None:
-                continue
-            options = {**self.plan.options, "utterance_index": index}
-            chunks = self.tail.stream.remote(encoded["tensors"], options)
+            chunks = await self._open(index, encoding)
+            ahead = None  # the next utterance's encoding, started early once playback is safe
             try:
-                board, sent, start = dict(encoded["tensors"]), 0, self.samples
-                async for chunk in chunks:
-                    marks: list[dict[str, Any]] = []
-                    board.update(chunk.meta.pop("timing", {}))
-                    if self.plan.marks and (starts := frame_starts(board)) is not None:
-                        marks = utterance_marks(encoded["utterance"], starts, self.seconds_per_frame,
-                                                start / self.sample_rate * 1000, byte, self.plan.marks)[sent:]
-                        sent += len(marks)
-                    await self._pace()
-                    await self.queue.put(Piece(chunk.data, self.samples, index, len(spans), marks))
-                    self.samples += chunk.length
+                encoded = await encoding
+                if encoded is not None:
+                    board, sent, start = dict(encoded["tensors"]), 0, self.samples
+                    async for chunk in chunks:
+                        marks: list[dict[str, Any]] = []
+                        board.update(chunk.meta.pop("timing", {}))
+                        if self.plan.marks and (starts := frame_starts(board)) is not None:
+                            marks = utterance_marks(encoded["utterance"], starts, self.seconds_per_frame,
+                                                    start / self.sample_rate * 1000, byte, self.plan.marks)[sent:]
+                            sent += len(marks)
+                        await self._pace()
+                        await self.queue.put(Piece(chunk.data, self.samples, index, len(spans), marks))
+                        self.samples += chunk.length
+                        if ahead is None and index + 1 < len(spans) and self.unplayed() >= ENCODE_AHEAD_AFTER_S:
+                            ahead = self._encode(index + 1)
             finally:
                 chunks.cancel()
+            if index + 1 < len(spans):
+                encoding = ahead if ahead is not None else self._encode(index + 1)
         if self.samples == 0:
             raise InputError("input contains nothing that can be spoken")
+
+    def unplayed(self) -> float:
+        """Seconds of audio produced beyond what real-time playback from the first chunk has used."""
+        if self.first_at is None:
+            return 0.0
+        return self.samples / self.sample_rate - (time.perf_counter() - self.first_at)
 
     async def _pace(self) -> None:
         """Wait while the audio queued so far runs more than ``pace_ahead_s`` ahead of real time."""
