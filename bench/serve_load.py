@@ -4,7 +4,10 @@ Starts a local Ray, deploys a serve config (default serve_configs/local.yaml), t
 8 concurrent streams measures: first audio p50/p99, inter-chunk gap p99, aggregate throughput
 (audio seconds per wall second), and underruns against a playback clock (a chunk that arrives after
 the audio before it has finished playing, playback starting at the first chunk). The same streams
-run in process (threads over one Voice) beside them. With ``--batching`` the service is deployed a
+run in process (threads over one Voice loaded with the serve config's overrides for the addon)
+beside them, interleaved run by run. Each stream count runs ``--repeats`` times and at least often
+enough for 12 first-audio samples; percentiles pool every stream of every run, underruns are the
+total over all runs, throughput the median run. With ``--batching`` the service is deployed a
 second time with the fixed-shape profile, with and without continuous batching, to compare them.
 
 Prints markdown tables; writes bench/results/serve_load.json and .png.
@@ -30,6 +33,7 @@ import numpy as np
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
 from blocks import load_addon
+from blocks.addon import merge
 from deployments.config import load_config
 
 TEXT = "Stream {n} reads two sentences for the load test. The second one is a little longer, with a clause."
@@ -77,25 +81,30 @@ def summarize(started: float, arrivals: list[tuple[float, int]], rate: int) -> d
             "underruns": underruns, "audio": sum(s for _, s in arrivals) / rate}
 
 
-def aggregate(results: list[dict[str, Any]]) -> dict[str, float]:
-    wall = max(r["end"] for r in results) - min(r["start"] for r in results)
-    firsts = [r["first"] * 1000 for r in results]
+def aggregate(runs: list[list[dict[str, Any]]]) -> dict[str, float]:
+    """Figures over every stream of every run: pooled percentiles, median throughput, total underruns."""
+    streams = [r for run in runs for r in run]
+    firsts = [r["first"] * 1000 for r in streams]
+
+    def throughput(run: list[dict[str, Any]]) -> float:
+        wall = max(r["end"] for r in run) - min(r["start"] for r in run)
+        return sum(r["audio"] for r in run) / wall
+
     return {
         "first_p50_ms": round(percentile(firsts, 50), 1),
         "first_p99_ms": round(percentile(firsts, 99), 1),
-        "gap_p99_ms": round(percentile([g * 1000 for r in results for g in r["gaps"]], 99), 1),
-        "throughput_x_rt": round(sum(r["audio"] for r in results) / wall, 2),
-        "underruns": sum(r["underruns"] for r in results),
+        "gap_p99_ms": round(percentile([g * 1000 for r in streams for g in r["gaps"]], 99), 1),
+        "throughput_x_rt": round(statistics.median(throughput(run) for run in runs), 2),
+        "underruns": sum(r["underruns"] for r in streams),
     }
 
 
-async def over_http(url: str, streams: int, model: str) -> dict[str, float]:
+async def over_http(url: str, streams: int, model: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=url, timeout=300) as client:
-        results = await asyncio.gather(*(http_stream(client, n, model) for n in range(streams)))
-    return aggregate(list(results))
+        return list(await asyncio.gather(*(http_stream(client, n, model) for n in range(streams))))
 
 
-def in_process(voice: Any, streams: int) -> dict[str, float]:
+def in_process(voice: Any, streams: int) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
 
     def speak(n: int) -> None:
@@ -108,7 +117,7 @@ def in_process(voice: Any, streams: int) -> dict[str, float]:
         thread.start()
     for thread in threads:
         thread.join()
-    return aggregate(results)
+    return results
 
 
 def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
@@ -129,15 +138,15 @@ def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 def with_overrides(raw: dict[str, Any], model: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The serve config with the addon under test loaded with config ``overrides``."""
+    """The serve config with ``overrides`` merged into those the addon under test is loaded with."""
     changed = copy.deepcopy(raw)
     for app in changed["applications"]:
         args = app.setdefault("args", {})
         for entry in args.get("addons", []):
             if entry["name"] == model:
-                entry["overrides"] = overrides
+                entry["overrides"] = merge(entry.get("overrides") or {}, overrides)
         if "addons" not in args:
-            args["overrides"] = overrides
+            args["overrides"] = merge(args.get("overrides") or {}, overrides)
     return changed
 
 
@@ -157,12 +166,29 @@ def deploy_and_wait(raw: dict[str, Any], url: str) -> None:
         time.sleep(1)
 
 
+def runs_for(streams: int, repeats: int) -> int:
+    """Runs at ``streams`` concurrent streams: at least ``repeats``, and enough for 12 first-audio samples."""
+    return max(repeats, -(-12 // streams))
+
+
 def run_set(url: str, model: str, counts: list[int], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for streams in counts:
-        runs = [asyncio.run(over_http(url, streams, model)) for _ in range(repeats)]
-        rows.append({"streams": streams, **{k: statistics.median(r[k] for r in runs) for k in runs[0]}})
+        runs = [asyncio.run(over_http(url, streams, model)) for _ in range(runs_for(streams, repeats))]
+        rows.append({"streams": streams, **aggregate(runs)})
     return rows
+
+
+def served_overrides(raw: dict[str, Any], model: str) -> dict[str, Any] | None:
+    """The config overrides the serve config loads ``model`` with (the in-process voice uses the same)."""
+    for app in raw["applications"]:
+        args = app.get("args", {})
+        for entry in args.get("addons", []):
+            if entry["name"] == model:
+                return entry.get("overrides")
+        if "addons" not in args and args.get("addon", "piper-joe") == model:
+            return args.get("overrides")
+    return None
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -204,15 +230,17 @@ def main() -> None:
     try:
         deploy_and_wait(raw, url)
         asyncio.run(over_http(url, 2, args.model))  # warm every stage
-        voice = load_addon(args.model)
+        voice = load_addon(args.model, overrides=served_overrides(raw, args.model))
         voice.warm_up()
         rows = []
         for streams in args.streams:
-            http = [asyncio.run(over_http(url, streams, args.model)) for _ in range(args.repeats)]
-            local = [in_process(voice, streams) for _ in range(args.repeats)]
-            row: dict[str, Any] = {"streams": streams}
+            http, local = [], []
+            for _ in range(runs_for(streams, args.repeats)):  # interleaved: slow spells of the machine hit both
+                http.append(asyncio.run(over_http(url, streams, args.model)))
+                local.append(in_process(voice, streams))
+            row: dict[str, Any] = {"streams": streams, "runs": len(http)}
             for prefix, runs in (("http", http), ("local", local)):
-                row.update({f"{prefix}_{k}": round(statistics.median(r[k] for r in runs), 1) for k in runs[0]})
+                row.update({f"{prefix}_{k}": v for k, v in aggregate(runs).items()})
             rows.append(row)
         result["streams"] = rows
         print(f"machine: {result['machine']['summary']}\n")
