@@ -4,6 +4,8 @@ Part 1, one stream: total compute, first audio, padding waste and SNR of the fix
 against dynamic shapes, on a short sentence, a 40-word sentence and a paragraph.
 Part 2, concurrent streams (threads, in process): aggregate real-time throughput and first-audio
 p50/p99 of the fixed profile with continuous batching against the same profile without it.
+Part 3, why batching pays or not on this machine: each frame network's static variant timed per
+chunk, run alone against eight chunks stacked in one call, at one and at two intra-op threads.
 
 Prints markdown tables; writes bench/results/fixed_vs_dynamic.json and .png.
 """
@@ -140,6 +142,39 @@ def plot(profiles: list[dict[str, Any]], batching: list[dict[str, Any]], path: P
     fig.savefig(path, dpi=120)
 
 
+def per_chunk_ms(network: Any, feeds: dict[str, np.ndarray], batch: int, seconds: float) -> float:
+    """Milliseconds per chunk of ``network`` called with ``batch`` copies of ``feeds`` stacked."""
+    stacked = {k: np.concatenate([v] * batch, axis=0) for k, v in feeds.items()}
+    network.run(stacked)
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or calls < 3:
+        network.run(stacked)
+        calls += 1
+    return (time.perf_counter() - start) / calls / batch * 1000
+
+
+def batch_economy(seconds: float) -> list[dict[str, Any]]:
+    """Per-chunk cost of each fixed frame-network variant alone and in a batch of eight."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for threads in (1, 2):
+        voice = load_addon("piper-joe", overrides={"backend": {"profile": "fixed", "threads": threads}})
+        profile = voice.addon.config.fixed_profile
+        assert profile is not None
+        for name, shapes in profile.networks.items():
+            if shapes.dim != "frames":
+                continue
+            network = voice.addon.network(name)
+            for size in shapes.sizes:
+                feeds = {spec.name: rng.standard_normal(
+                    [size if d == "frames" else d for d in spec.shape]).astype(spec.dtype)
+                    for spec in network.config.inputs}
+                alone, batched = (per_chunk_ms(network, feeds, b, seconds) for b in (1, 8))
+                rows.append({"network": name, "frames": size, "threads": threads, "alone_ms": round(alone, 2),
+                             "in_batch_of_8_ms": round(batched, 2), "gain": round(alone / batched, 2)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -162,8 +197,11 @@ def main() -> None:
     batching = compare_batching(fixed, batched, args.streams, args.repeats)
     print("\nContinuous batching against none (fixed profile, concurrent streams, medians)\n")
     print(table(batching))
+    economy = batch_economy(seconds=1.0)
+    print("\nPer-chunk cost of each fixed frame network, alone against in a batch of eight\n")
+    print(table(economy))
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"machine": machine, "profiles": profiles, "batching": batching}
+    result = {"machine": machine, "profiles": profiles, "batching": batching, "batch_economy": economy}
     (args.out / "fixed_vs_dynamic.json").write_text(json.dumps(result, indent=1))
     plot(profiles, batching, args.out / "fixed_vs_dynamic.png")
     print(f"\nwrote {args.out / 'fixed_vs_dynamic.json'} and {args.out / 'fixed_vs_dynamic.png'}")
