@@ -156,26 +156,22 @@ class StreamStage(StageBase):
         source = None
         if self.upstream is not None:
             source = self.upstream.stream.remote(tensors, options)
-        if isinstance(tensors, Pending):
-            resolved = None
-            try:
-                resolved = await tensors.tensors()
-            finally:
-                if resolved is None and source is not None:
-                    source.cancel()  # nothing to speak, the encoder failed, or the caller left
-            if resolved is None:
-                return
-            tensors = resolved
-        upstream = PullFromAsync(source, asyncio.get_running_loop(), stop) if source is not None else None
-        local = dict(tensors)
-        chunks: Any = with_timing(upstream, local) if upstream is not None else None
-        for block in self.blocks:
-            assert isinstance(block, StreamableBlock)
-            chunks = block.stream(chunks, local, request)
         self.counters["streams"] += 1
         self.counters["active"] += 1
         sent = 0
         try:
+            if isinstance(tensors, Pending):
+                resolved = await tensors.tensors()
+                if resolved is None:  # the utterance holds nothing to speak
+                    self.counters["completed"] += 1
+                    return
+                tensors = resolved
+            upstream = PullFromAsync(source, asyncio.get_running_loop(), stop) if source is not None else None
+            local = dict(tensors)
+            chunks: Any = with_timing(upstream, local) if upstream is not None else None
+            for block in self.blocks:
+                assert isinstance(block, StreamableBlock)
+                chunks = block.stream(chunks, local, request)
             async for chunk in drive(chunks, stop):
                 timing = {k: local[k] for k in TIMING_KEYS if k in local and k not in tensors}
                 if timing:  # e.g. an attention decoder's token starts: the ingress times marks with them
