@@ -166,17 +166,21 @@ class Ingress:
         rate = model.sample_rate
 
         async def lines() -> AsyncIterator[bytes]:
-            yield ndjson_line({"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
-                         "sample_format": body.sample_format, "utterances": len(synthesis.plan.spans)})
+            # each piece's lines leave in one write, the start line with the first piece's
+            out = ndjson_line({"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
+                               "sample_format": body.sample_format, "utterances": len(synthesis.plan.spans)})
             async for piece in self._pieces(synthesis, variant, "stream", started, raw=False):
                 if isinstance(piece, dict):
-                    yield ndjson_line(piece)
+                    yield out + ndjson_line(piece)
                     return
                 if piece.marks:
-                    yield ndjson_line({"type": "marks", "marks": piece.marks})
-                yield ndjson_line({"type": "audio", "offset": piece.offset, "samples": int(piece.samples.shape[0]),
-                             "utterance": piece.utterance, "audio": base64.b64encode(pack(piece.samples)).decode()})
-            yield ndjson_line({"type": "end", "samples": synthesis.samples, "seconds": round(synthesis.seconds, 4)})
+                    out += ndjson_line({"type": "marks", "marks": piece.marks})
+                yield out + ndjson_line({"type": "audio", "offset": piece.offset,
+                                         "samples": int(piece.samples.shape[0]), "utterance": piece.utterance,
+                                         "audio": base64.b64encode(pack(piece.samples)).decode()})
+                out = b""
+            yield out + ndjson_line({"type": "end", "samples": synthesis.samples,
+                                     "seconds": round(synthesis.seconds, 4)})
 
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers={VARIANT_HEADER: variant})
 
