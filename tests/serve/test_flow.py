@@ -23,15 +23,30 @@ def _wait(predicate: Any, timeout: float, message: str) -> None:
         time.sleep(0.2)
 
 
+ONE_LONG_SENTENCE = (
+    "The slow river carries the fallen leaves past the old stone bridge and the quiet mill where the miller and "
+    "his daughter watch the water turn the great wooden wheel from the first light of morning until the long "
+    "shadows of the evening reach across the empty fields and the tired horses come home."
+)
+
+
 def test_disconnect_cancels_every_stage(service: Service) -> None:
-    before = {name: service.stats(name)["cancelled"] for name in STREAM_STAGES}
-    with service.http.stream("POST", "/v1/audio/speech",
-                             json={"model": "piper-joe", "input": LONG_TEXT, "response_format": "pcm"}) as r:
+    """The client leaves after the first bytes of a 14 s first utterance and eight more: the stage still
+    streaming is cancelled, every stage ends each stream it began, and no later utterance is synthesized
+    (a stage whose part of the first utterance was done before the disconnect reached it ends it complete)."""
+    counts = ("streams", "cancelled", "completed", "failed")
+    before = {name: service.stats(name) for name in STREAM_STAGES}
+    with service.http.stream("POST", "/v1/audio/speech", json={
+            "model": "piper-joe", "input": f"{ONE_LONG_SENTENCE} {LONG_TEXT}", "response_format": "pcm"}) as r:
         assert r.status_code == 200
         next(r.iter_bytes())
-    _wait(lambda: all(service.stats(n)["cancelled"] > before[n] for n in STREAM_STAGES), 10,
-          "a stage kept streaming after the client left")
-    _wait(lambda: all(service.stats(n)["active"] == 0 for n in STREAM_STAGES), 10, "streams left active")
+    _wait(lambda: all(service.stats(n)["active"] == 0 for n in STREAM_STAGES), 10, "a stage kept streaming")
+    delta = {n: {k: service.stats(n)[k] - before[n][k] for k in counts} for n in STREAM_STAGES}
+    assert delta["ChunkStats"]["cancelled"] >= 1, delta  # the audio stage was cut off, not run out
+    for change in delta.values():
+        assert change["failed"] == 0, delta
+        assert change["streams"] == change["cancelled"] + change["completed"] >= 1, delta
+        assert change["completed"] <= 1, delta  # at most the first utterance's part ran to its end
 
 
 def _long_stream(url: str) -> tuple[int, dict[str, str]]:
