@@ -50,17 +50,23 @@ def _advance(generator: Iterator[Any]) -> Any:
     return next(generator, _END)
 
 
-async def drive(generator: Iterator[Any], stop: threading.Event) -> AsyncIterator[Any]:
+async def drive(generator: Iterator[Any], stop: threading.Event, handoff_s: float = 0.0) -> AsyncIterator[Any]:
     """Yield the items of a blocking generator, each computed in a worker thread.
 
+    After the first item, wait ``handoff_s`` before computing the next: the consumer asks for it
+    at once, and on a small machine its computation would slow the first item's way onward.
     On cancellation (the consumer went away) ``stop`` is set: the generator's next pull
     raises ``Stopped`` and its blocks see ``request.cancelled()``.
     """
+    first = True
     try:
         while True:
             item = await asyncio.to_thread(_advance, generator)
             if item is _END:
                 return
             yield item
+            if first and handoff_s:
+                await asyncio.sleep(handoff_s)
+            first = False
     finally:
         stop.set()

@@ -31,6 +31,9 @@ class StageConfig(BaseModel):
     """Fault drill: streams fail after this many chunks (None: off)."""
     fail_seed: int | None = None
     """Limit the drill to requests with this seed (None: every stream)."""
+    handoff_s: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Pause after a stream's first chunk before computing the next, so that the first chunk's trip
+    through the later stages and the proxy is not slowed by the next chunk's compute (0: none)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ class StreamStage(StageBase):
             for block in self.blocks:
                 assert isinstance(block, StreamableBlock)
                 chunks = block.stream(chunks, local, request)
-            async for chunk in drive(chunks, stop):
+            async for chunk in drive(chunks, stop, self.config.handoff_s):
                 timing = {k: local[k] for k in TIMING_KEYS if k in local and k not in tensors}
                 if timing:  # e.g. an attention decoder's token starts: the ingress times marks with them
                     chunk.meta["timing"] = timing
