@@ -137,16 +137,23 @@ def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
     return changed
 
 
+def addon_entries(raw: dict[str, Any], model: str) -> list[dict[str, Any]]:
+    """The app args entries that load ``model``: its item of ``addons``, or a single-addon app's args."""
+    found = []
+    for app in raw["applications"]:
+        args = app.setdefault("args", {})
+        if "addons" in args:
+            found += [entry for entry in args["addons"] if entry["name"] == model]
+        elif args.get("addon", "piper-joe") == model:
+            found.append(args)
+    return found
+
+
 def with_overrides(raw: dict[str, Any], model: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The serve config with ``overrides`` merged into those the addon under test is loaded with."""
     changed = copy.deepcopy(raw)
-    for app in changed["applications"]:
-        args = app.setdefault("args", {})
-        for entry in args.get("addons", []):
-            if entry["name"] == model:
-                entry["overrides"] = merge(entry.get("overrides") or {}, overrides)
-        if "addons" not in args:
-            args["overrides"] = merge(args.get("overrides") or {}, overrides)
+    for entry in addon_entries(changed, model):
+        entry["overrides"] = merge(entry.get("overrides") or {}, overrides)
     return changed
 
 
@@ -181,14 +188,8 @@ def run_set(url: str, model: str, counts: list[int], repeats: int) -> list[dict[
 
 def served_overrides(raw: dict[str, Any], model: str) -> dict[str, Any] | None:
     """The config overrides the serve config loads ``model`` with (the in-process voice uses the same)."""
-    for app in raw["applications"]:
-        args = app.get("args", {})
-        for entry in args.get("addons", []):
-            if entry["name"] == model:
-                return entry.get("overrides")
-        if "addons" not in args and args.get("addon", "piper-joe") == model:
-            return args.get("overrides")
-    return None
+    entries = addon_entries(copy.deepcopy(raw), model)
+    return entries[0].get("overrides") if entries else None
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:

@@ -95,9 +95,11 @@ class Synthesis:
                 self.queue.get_nowait()
             self.queue.put_nowait(error)
 
+    def _options(self, index: int) -> dict[str, Any]:
+        return {**self.plan.options, "utterance_index": index}
+
     def _encode(self, index: int) -> Any:
-        options = {**self.plan.options, "utterance_index": index}
-        return self.encoder.encode.remote(self.plan.spans[index], options)
+        return self.encoder.encode.remote(self.plan.spans[index], self._options(index))
 
     async def _open(self, index: int, encoding: Any) -> Any:
         """Call the stream stages for utterance ``index`` while its encoding may still run.
@@ -105,8 +107,7 @@ class Synthesis:
         The stages get the encoder's result by reference and wait for it themselves, so routing
         this call overlaps the encoder's work instead of following it.
         """
-        options = {**self.plan.options, "utterance_index": index}
-        return self.tail.stream.remote(Pending(await encoding._to_object_ref()), options)
+        return self.tail.stream.remote(Pending(await encoding._to_object_ref()), self._options(index))
 
     async def _produce(self) -> None:
         spans = self.plan.spans

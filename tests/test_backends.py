@@ -50,11 +50,18 @@ def test_torchscript_and_export_match_eager(tmp_path: Path, frames):
         assert network.device == "cpu"
 
 
+def export_onnx(module: torch.nn.Module, frames: np.ndarray, folder: Path) -> Path:
+    """``module`` as an ONNX file with a dynamic frame axis."""
+    path = folder / "net.onnx"
+    torch.onnx.export(module, (torch.from_numpy(frames),), path, input_names=["frames"],
+                      output_names=["out"], dynamic_axes={"frames": {2: "n"}}, dynamo=False)
+    return path
+
+
 def test_onnxruntime_runs_an_exported_network(tmp_path: Path, frames):
     module = Smooth().eval()
-    torch.onnx.export(module, (torch.from_numpy(frames),), tmp_path / "net.onnx", input_names=["frames"],
-                      output_names=["out"], dynamic_axes={"frames": {2: "n"}}, dynamo=False)
-    network = load_network("smooth", config("net.onnx", "onnx"), tmp_path / "net.onnx", BackendConfig())
+    network = load_network("smooth", config("net.onnx", "onnx"), export_onnx(module, frames, tmp_path),
+                           BackendConfig())
     out = network.run({"frames": frames[..., :7]})["out"]
     expected = module(torch.from_numpy(frames[..., :7])).detach().numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
@@ -79,10 +86,7 @@ def test_cuda_is_used_when_present_and_refused_clearly_when_absent(tmp_path: Pat
 
 
 def test_a_call_made_while_another_runs_uses_the_busy_threads_session(tmp_path: Path, frames):
-    module = Smooth().eval()
-    torch.onnx.export(module, (torch.from_numpy(frames),), tmp_path / "net.onnx", input_names=["frames"],
-                      output_names=["out"], dynamic_axes={"frames": {2: "n"}}, dynamo=False)
-    network = load_network("smooth", config("net.onnx", "onnx"), tmp_path / "net.onnx",
+    network = load_network("smooth", config("net.onnx", "onnx"), export_onnx(Smooth().eval(), frames, tmp_path),
                            BackendConfig(busy_threads=1))
     assert network.busy_session is not None
     used: list[str] = []

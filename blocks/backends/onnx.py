@@ -62,11 +62,11 @@ class OnnxNetwork(Network):
     def __init__(self, name: str, config: NetworkConfig, path: Path, backend: BackendConfig) -> None:
         super().__init__(name, config, path, backend)
         providers = providers_for(backend.device)
+        self.busy_session: ort.InferenceSession | None = None
+        """The session used while other calls run (``busy_threads``); CPU only."""
         try:
             self.session = ort.InferenceSession(str(path), session_options(backend.threads), providers=providers)
-            self.busy_session = None
-            """The session used while other calls run (``busy_threads``); CPU only."""
-            if backend.busy_threads is not None and self.session.get_providers()[0] == "CPUExecutionProvider":
+            if backend.busy_threads is not None and self.device == "cpu":
                 self.busy_session = ort.InferenceSession(str(path), session_options(backend.busy_threads),
                                                          providers=providers)
         except RuntimeError:
