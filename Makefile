@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup addons serve test lint bench
+.PHONY: setup addons browser serve test lint bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,7 +23,18 @@ addons: $(STAMP)
 serve: addons
 	$(VENV)/bin/voxstack serve
 
-test: addons
+# Debian's chromium for the demo page's browser tests: installed when missing and we are root with apt.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$CHROMIUM" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
+	  else \
+	    echo "make test needs Debian's chromium for the browser tests: run 'sudo apt-get install chromium' (or set CHROMIUM=/path/to/chromium)" >&2; \
+	    exit 1; \
+	  fi; }
+
+test: addons browser
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -22,7 +22,7 @@ LONG = " ".join(f"Sentence {n} of the demo keeps the stream going for a little w
 
 def chromium_path() -> str:
     found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Debian's chromium is required: apt-get install chromium (the CI script installs it)"
+    assert found, "Debian's chromium is required: apt-get install chromium (make test installs it as root)"
     return found
 
 

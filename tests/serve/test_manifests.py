@@ -17,7 +17,7 @@ from deployments.app import AppArgs, deployment_names
 from deployments.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS = Path(os.environ.get("VOXSTACK_KUBERAY_CRDS", ROOT.parent / "shared" / "reference" / "kuberay-crds"))
+CRDS = Path(os.environ.get("VOXSTACK_KUBERAY_CRDS", ROOT / "k8s" / "crds"))
 CONFIGS = sorted((ROOT / "serve_configs").glob("*.yaml"))
 MANIFESTS = sorted((ROOT / "k8s").glob("*.yaml"))
 
