@@ -13,17 +13,14 @@ from pydantic import ValidationError
 
 from blocks.backends import Network, load_network
 from blocks.config import AddonConfig, BackendConfig
-from blocks.spec import Node, StackError, parse_stack
+from blocks.errors import AddonError, StackError
+from blocks.spec import Node, parse_stack
 
 if TYPE_CHECKING:
     from blocks.voice import Voice
 
 ADDONS_DIR = Path(__file__).resolve().parent.parent / "addons"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class AddonError(ValueError):
-    """An addon cannot be found, or its config or files are invalid."""
 
 
 def addons_dir() -> Path:

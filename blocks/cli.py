@@ -12,8 +12,8 @@ import soundfile
 import typer
 from tqdm import tqdm
 
-from blocks.addon import AddonError, addon_path, list_addons, load_addon
-from blocks.components.text import InputError
+from blocks.addon import addon_path, list_addons, load_addon
+from blocks.errors import AddonError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="voxstack: streaming text to speech.")
 addons_app = typer.Typer(no_args_is_help=True, help="List and inspect addons.")

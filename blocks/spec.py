@@ -9,20 +9,12 @@ from pydantic import BaseModel, ValidationError
 
 from blocks import registry
 from blocks.core import Block, SequenceBlock, StreamableBlock
+from blocks.errors import StackError
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
 
 _KIND_NAMES = {SequenceBlock: "SequenceBlock", StreamableBlock: "StreamableBlock", Block: "block"}
-
-
-class StackError(ValueError):
-    """A stack spec is invalid; ``path`` is the JSON path of the offending entry."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
 
 
 @dataclass

@@ -13,9 +13,10 @@ from blocks import registry
 from blocks.backends.base import Tally
 from blocks.components import text as textlib
 from blocks.components.frontend import Utterance
-from blocks.components.text import InputError, Span
+from blocks.components.text import Span
 from blocks.config import ScheduleConfig
 from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
+from blocks.errors import InputError
 from blocks.marks import MARK_TYPES, ByteOffsets, frame_starts, utterance_marks
 from blocks.spec import build_stack, tree
 

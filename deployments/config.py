@@ -14,15 +14,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from blocks.errors import ConfigError
 from deployments.app import INGRESS, AppArgs, deployment_names, plan_app
 from deployments.ingress import IngressConfig
 from deployments.stages import StageConfig
 
 BUILDER = "deployments.app:build"
-
-
-class ConfigError(ValueError):
-    """A serve config is invalid; the message starts with the offending path."""
 
 
 class _Strict(BaseModel):

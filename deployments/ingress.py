@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
 
-from blocks.components.text import InputError
+from blocks.errors import InputError
 from deployments.api import (
     ApiError,
     SpeechRequest,

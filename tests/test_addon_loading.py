@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from blocks import AddonError, load_addon
+from blocks import load_addon
 from blocks.addon import addon_path
-from blocks.backends import NetworkLoadError
+from blocks.errors import AddonError, NetworkLoadError
 
 
 @pytest.fixture

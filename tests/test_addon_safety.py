@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from blocks import AddonError, load_addon
+from blocks import load_addon
 from blocks.addon import Addon, addon_path, list_addons
+from blocks.errors import AddonError
 
 ROOT = Path(__file__).resolve().parent.parent
 

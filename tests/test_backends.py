@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from blocks.backends import NetworkLoadError, load_network
+from blocks.backends import load_network
 from blocks.config import BackendConfig, NetworkConfig, TensorSpec
+from blocks.errors import NetworkLoadError
 
 
 class Smooth(torch.nn.Module):

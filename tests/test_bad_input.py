@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blocks import AddonError, InputError, load_addon
+from blocks import load_addon
+from blocks.errors import AddonError, InputError
 from tests.conftest import NOISE_OFF
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from blocks import InputError, load_addon
+from blocks import load_addon
 from blocks.addon import Addon, addon_path
 from blocks.backends import load_network
 from blocks.backends.base import Network, Tally
@@ -19,6 +19,7 @@ from blocks.backends.fixed import FixedShapeNetwork
 from blocks.components.frontend import Utterance
 from blocks.components.text import Span
 from blocks.config import BackendConfig, BatchConfig, NetworkConfig, TensorSpec
+from blocks.errors import InputError
 from tests.conftest import NOISE_OFF, snr_db
 
 FIXED = {"backend": {"profile": "fixed"}}

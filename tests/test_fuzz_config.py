@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blocks import AddonError, StackError, load_addon, parse_stack
+from blocks import load_addon, parse_stack
 from blocks.addon import Addon, addon_path
-from blocks.backends import NetworkLoadError
+from blocks.errors import AddonError, NetworkLoadError, StackError
 from blocks.registry import names
 
 TYPES = [*names(), "Import", "os.system", "__class__", ""]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from blocks import StackError, parse_stack
+from blocks import parse_stack
 from blocks.containers import SequenceBlockContainer, StreamablePipeline, StreamableStack
+from blocks.errors import StackError
 from blocks.spec import build_stack
 from tests.conftest import voice_with_stack
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blocks.backends.base import Network, NetworkLoadError
+from blocks.backends.base import Network
 from blocks.config import BackendConfig, NetworkConfig
+from blocks.errors import NetworkLoadError
 
 __all__ = ["Network", "NetworkLoadError", "load_network"]
 

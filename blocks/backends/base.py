@@ -12,15 +12,6 @@ import numpy as np
 from blocks.config import BackendConfig, NetworkConfig
 
 
-class NetworkLoadError(RuntimeError):
-    """A network file is missing, corrupt or does not match its declaration."""
-
-    def __init__(self, name: str, path: Path, reason: str) -> None:
-        super().__init__(f"network {name!r} ({path.name}): {reason}")
-        self.network = name
-        self.path = path
-
-
 @dataclass
 class Tally:
     """Elements a request's network calls carried: real ones, and padding added for fixed shapes."""

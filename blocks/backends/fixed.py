@@ -11,10 +11,7 @@ import numpy as np
 
 from blocks.backends.base import Network, Tally
 from blocks.config import FixedNetworkProfile
-
-
-class ShapeError(ValueError):
-    """An input does not fit any size of the fixed profile."""
+from blocks.errors import ShapeError
 
 
 class FixedShapeNetwork(Network):

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from blocks.backends.base import Network, NetworkLoadError, Tally
+from blocks.backends.base import Network, Tally
 from blocks.config import BackendConfig, NetworkConfig
+from blocks.errors import NetworkLoadError
 
 MISSING = (
     "backend kind 'neuron' needs the AWS Neuron SDK: torch_neuronx is not importable here. "

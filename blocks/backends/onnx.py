@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from blocks.backends.base import Network, NetworkLoadError, Tally
+from blocks.backends.base import Network, Tally
 from blocks.config import BackendConfig, NetworkConfig
+from blocks.errors import NetworkLoadError
 
 
 def providers_for(device: str) -> list[str]:

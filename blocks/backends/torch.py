@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blocks.backends.base import Network, NetworkLoadError, Tally
+from blocks.backends.base import Network, Tally
 from blocks.config import BackendConfig, NetworkConfig
+from blocks.errors import NetworkLoadError
 
 
 def torch_device(device: str) -> torch.device:

@@ -6,14 +6,12 @@ import ctypes
 import threading
 from functools import lru_cache
 
+from blocks.errors import EspeakError
+
 _IPA = 0x02  # espeak_TextToPhonemes phonememode: IPA as UTF-8
 _UTF8 = 1  # espeakCHARS_UTF8
 _SYNCHRONOUS = 0x02  # AUDIO_OUTPUT_SYNCHRONOUS: no audio device is opened
 _lock = threading.Lock()
-
-
-class EspeakError(RuntimeError):
-    """espeak-ng could not be loaded or refused a voice."""
 
 
 @lru_cache(maxsize=1)

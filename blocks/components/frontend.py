@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel
 
-from blocks.addon import Addon, AddonError
+from blocks.addon import Addon
 from blocks.components import text as textlib
 from blocks.components.espeak import Espeak
-from blocks.components.text import InputError, Span
+from blocks.components.text import Span
 from blocks.config import FrontendConfig
 from blocks.core import Request, SequenceBlock, Tensors
+from blocks.errors import AddonError, InputError
 from blocks.registry import register
 
 _BOS, _EOS, _PAD = "^", "$", "_"

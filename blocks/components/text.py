@@ -11,10 +11,6 @@ _CLAUSE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|[,;:](?=\s|$)|\n\s*")
 _WORD = re.compile(r"\w[\w'’-]*")
 
 
-class InputError(ValueError):
-    """The request text or an option is unusable; the message says what and where."""
-
-
 @dataclass(frozen=True)
 class Span:
     """A piece of the input text: ``text[start:end]`` of the original string."""
