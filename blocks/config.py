@@ -110,10 +110,15 @@ class FrontendConfig(Strict):
     """The map itself, or a JSON file in the addon holding it under ``phoneme_id_map``."""
     max_chars: int = Field(default=20_000, ge=1)
     """Longest accepted input text, in characters."""
-    max_utterance_chars: int = Field(default=300, ge=8)
-    """Longer sentences are split at clause, then word, boundaries."""
-    first_utterance_chars: int | None = Field(default=100, ge=8)
-    """The first utterance is split at a clause boundary past this length (faster first audio)."""
+    max_utterance_ids: int = Field(default=2048, ge=16)
+    """Most phoneme ids one utterance may hold (dynamic profile; the fixed profile's largest encoder
+    bucket when lower). A sentence over it is halved at the clause nearest its middle, else a word."""
+    max_utterance_chars: int | None = Field(default=None, ge=8)
+    """Optional: sentences longer than this many characters are halved the same way (default: none)."""
+    first_utterance_chars: int | None = Field(default=None, ge=8)
+    """Latency option, off by default: speak the first sentence's leading clauses (at most this many
+    characters) on their own, so first audio waits for a shorter encoder run. Changes the prosody at
+    that seam."""
 
 
 class SynthesisDefaults(Strict):

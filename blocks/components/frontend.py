@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from blocks.addon import Addon
 from blocks.components import text as textlib
-from blocks.components.espeak import Espeak
+from blocks.components.espeak import Clause, Espeak
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
 from blocks.core import Request, SequenceBlock, Tensors
@@ -21,8 +21,8 @@ from blocks.errors import AddonError, InputError
 from blocks.registry import register
 
 _BOS, _EOS, _PAD = "^", "$", "_"
-_LANGUAGE_FLAG = re.compile(r"\([^)]*\)")
-_PAUSE_AFTER = ",:;"
+_LANGUAGE_FLAG = re.compile(r"\([^)]+\)")  # as piper-tts removes them
+_PAUSE_AFTER = frozenset(",:;")
 
 
 @dataclass
@@ -90,7 +90,8 @@ class EspeakFrontend(SequenceBlock):
         return cleaned
 
     def split(self, text: str) -> list[Span]:
-        """Utterance spans of already-checked text (cheap: no phonemization)."""
+        """Utterance spans of already-checked text (cheap: no phonemization): whole sentences, unless
+        the opt-in ``max_utterance_chars`` or ``first_utterance_chars`` options cut them."""
         return textlib.utterances(text, self.options.max_utterance_chars, self.options.first_utterance_chars)
 
     def utterances(self, text: str) -> Iterator[Utterance]:
@@ -101,32 +102,49 @@ class EspeakFrontend(SequenceBlock):
                 yield utterance
 
     def phonemize(self, span: Span) -> Utterance:
+        """The ids piper-tts gives ``span``'s text, clause by clause as espeak-ng reads it: the IPA
+        (language flags removed, NFD), the clause's punctuation, a space after ``, : ;``; each
+        character's id followed by the pad id, between BOS and EOS.
+
+        Where espeak-ng would end a sentence inside the span at a period that is not a sentence end
+        ("Dr. Smith"), that period is read as a space, so the utterance stays one sentence.
+        """
+        said = self._read(span.text)
+        tokens = textlib.words(span)
         ids = list(self.id_map[_BOS]) + list(self.id_map[_PAD])
         words: list[Word] = []
-        for clause in textlib.clauses(span.text):
-            clause = Span(span.start + clause.start, span.start + clause.end, clause.text)
-            body = clause.text.rstrip(".!?…,;:\"')]’” ")
-            terminator = clause.text[len(body) :].strip()
-            said = _LANGUAGE_FLAG.sub("", self.espeak.phonemes(body))
-            phonemes = unicodedata.normalize("NFD", " ".join(said.split()))
-            tokens = textlib.words(clause)
-            starts = self._word_starts(phonemes, tokens)
+        spoken = [n for n, clause in enumerate(said) if clause.phonemes.strip()]
+        for number, clause in enumerate(said):
+            last = number >= (spoken[-1] if spoken else 0)
+            mine = [t for t in tokens if last or t.end - span.start <= clause.end]
+            tokens = tokens[len(mine):]
+            phonemes = unicodedata.normalize("NFD", _LANGUAGE_FLAG.sub("", clause.phonemes))
+            starts = self._word_starts(phonemes, mine)
             positions = []
             for char in phonemes:
                 positions.append(len(ids))
                 self._append(ids, char)
             bounds = [*starts, len(phonemes)]
             words += [Word(token, positions[begin], phonemes[begin:end].strip())
-                      for token, begin, end in zip(tokens, bounds, bounds[1:], strict=False)]
-            punct = next((c for c in reversed(terminator) if c in ".!?,;:"), "")
-            if punct:
-                self._append(ids, punct)
-                if punct in _PAUSE_AFTER:
-                    self._append(ids, " ")
-            elif phonemes:
+                      for token, begin, end in zip(mine, bounds, bounds[1:], strict=False)]
+            for char in unicodedata.normalize("NFD", clause.terminator):
+                self._append(ids, char)
+            if clause.terminator in _PAUSE_AFTER or (clause.sentence_end and not last):
                 self._append(ids, " ")
         ids += self.id_map[_EOS]
         return Utterance(span, ids, words)
+
+    def _read(self, text: str) -> list[Clause]:
+        """espeak-ng's clauses of ``text``, with periods it would wrongly end a sentence at read as spaces."""
+        said = self.espeak.clauses(text)
+        ends = {sentence.end for sentence in textlib.sentences(text)}
+        masked = text
+        for clause in said[:-1]:
+            if clause.sentence_end and clause.terminator == ".":
+                dot = _period_before(text, clause.end)
+                if dot is not None and _run_end(text, dot) not in ends:
+                    masked = masked[:dot] + " " + masked[dot + 1 :]
+        return said if masked == text else self.espeak.clauses(masked)
 
     def _append(self, ids: list[int], char: str) -> None:
         if char in self.id_map:
@@ -159,3 +177,20 @@ class EspeakFrontend(SequenceBlock):
         if utterance is None:
             raise InputError("text contains nothing that can be spoken")
         return utterance.tensors()
+
+
+def _period_before(text: str, end: int) -> int | None:
+    """The last period before ``end`` that closes a word ("Dr.", "J.", "U.S.") and is followed by a space."""
+    for at in range(min(end, len(text) - 1) - 1, max(0, end - 6), -1):
+        if text[at] == "." and text[at - 1].isalnum() and _run_end(text, at) < len(text) \
+                and text[_run_end(text, at)].isspace():
+            return at
+    return None
+
+
+def _run_end(text: str, dot: int) -> int:
+    """Offset just after the period at ``dot`` and any closing quotes or brackets after it."""
+    at = dot + 1
+    while at < len(text) and text[at] in textlib.CLOSERS:
+        at += 1
+    return at
