@@ -142,17 +142,19 @@ class Addon:
             variants[size] = network
         return FixedShapeNetwork(variants, profile.networks[name], window)
 
-    def max_sequence_length(self) -> int | None:
-        """Largest input an encoder takes in the fixed profile (None: any length)."""
+    def max_sequence_length(self) -> int:
+        """Most phoneme ids one utterance may hold: ``frontend.max_utterance_ids``, or the largest
+        encoder bucket of the fixed profile where that is lower. Longer sentences are halved."""
+        limit = self.config.frontend.max_utterance_ids
         profile = self.config.fixed_profile
         if profile is None:
-            return None
+            return limit
         sizes = [
             profile.networks[n].sizes[-1]
             for n in self.networks_with_role("encoder")
             if n in profile.networks and self.backend_for(n).profile == "fixed"
         ]
-        return min(sizes) if sizes else None
+        return min([limit, *sizes])
 
     def loaded_networks(self) -> list[Network]:
         return list(self._networks.values())
