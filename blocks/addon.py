@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from blocks.backends import Network, load_network
 from blocks.config import AddonConfig, BackendConfig
+from blocks.contracts import check_stack
 from blocks.errors import AddonError, StackError
 from blocks.spec import Node, parse_stack
 
@@ -74,6 +75,7 @@ class Addon:
             raise AddonError(f"{config_file}: {where}: {first['msg']}") from None
         try:
             self.stack_nodes: list[Node] = parse_stack(self.config.stack)
+            check_stack(self.stack_nodes, self.config)
         except StackError as error:
             raise AddonError(f"{config_file}: {error}") from None
         self._networks: dict[str, Network] = {}
@@ -95,6 +97,13 @@ class Addon:
 
     def backend_for(self, name: str) -> BackendConfig:
         return self.config.networks[name].backend or self.config.backend
+
+    def provide_network(self, network: Network) -> None:
+        """Use an already built network instead of loading its file (embedding, network-free tests)."""
+        if network.name not in self.config.networks:
+            raise AddonError(f"addon {self.name!r} declares no network {network.name!r}")
+        with self._lock:
+            self._networks[network.name] = network
 
     def network(self, name: str) -> Network:
         """The loaded network ``name`` (loads it on first call, once)."""

@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict
 
 from blocks.backends.base import Tally
 from blocks.config import ScheduleConfig
+from blocks.contracts import Contract
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
+    from blocks.config import AddonConfig
 
 Tensors = dict[str, np.ndarray]
 """Named tensors: what a SequenceBlock takes and returns."""
@@ -40,6 +42,8 @@ class Request:
     """Chunk schedule override (e.g. one chunk for whole-utterance synthesis)."""
     tally: Tally = field(default_factory=Tally)
     """Elements the request's network calls carried, padding included (shared by its utterances)."""
+    request_id: str = ""
+    """The request's id, for logs in every stage."""
 
     def rng(self, salt: int) -> np.random.Generator:
         """A generator private to this utterance and to the block that asks (``salt``)."""
@@ -82,6 +86,11 @@ class Block(abc.ABC):  # noqa: B024 - abstract through its two subclasses
     def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
         self.addon = addon
         self.options: Any = options if options is not None else self.Options()
+
+    @classmethod
+    def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
+        """The tensors this block reads and writes, given its options (default: none)."""
+        return Contract()
 
     def children(self) -> list[Block]:
         return []

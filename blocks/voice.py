@@ -1,49 +1,29 @@
-"""The in-process runtime: text in, audio chunks (and speech marks) out."""
+"""The in-process runtime: text in, audio chunks (and speech marks) out, through one Session."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from blocks import registry
 from blocks.backends.base import Tally
-from blocks.components import text as textlib
-from blocks.components.frontend import Utterance
-from blocks.components.text import Span
 from blocks.config import ScheduleConfig
 from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
-from blocks.errors import InputError
-from blocks.marks import MARK_TYPES, ByteOffsets, frame_starts, utterance_marks
+from blocks.errors import AddonError
+from blocks.options import SynthesisOptions, options_from
+from blocks.session import AudioChunk, Session
 from blocks.spec import build_stack, tree
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
 
+__all__ = ["WHOLE", "AudioChunk", "Synthesis", "Voice"]
+
 WHOLE = ScheduleConfig(first=1 << 30, growth=1.0, max=1 << 30)
 """A schedule of one chunk per utterance: whole-utterance synthesis."""
-
-
-@dataclass
-class AudioChunk:
-    """A piece of the output stream."""
-
-    samples: np.ndarray
-    """float32 mono samples in [-1, 1]."""
-    sample_rate: int
-    offset: int
-    """Index of the first sample within the whole stream."""
-    utterance: int
-    """Index of the utterance this chunk belongs to."""
-    utterances: int
-    """Number of utterances in the request."""
-    last: bool = False
-    """True on the final chunk of the stream."""
-    marks: list[dict[str, Any]] = field(default_factory=list)
-    """Speech marks that start in this utterance (sent with its first chunk)."""
 
 
 @dataclass
@@ -61,17 +41,14 @@ class Synthesis:
         return self.audio.shape[0] / self.sample_rate
 
 
-def check_option(name: str, value: float, low: float, high: float) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
-        raise InputError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
-
-
-def utterance_tensors(utterance: Utterance, request: Request) -> Tensors:
-    """What an utterance starts with: its ids and length, and ``scales`` = (noise, length, noise_w)."""
-    tensors = utterance.tensors()
-    tensors["scales"] = np.asarray([request.noise_scale, request.length_scale, request.noise_w], dtype=np.float32)
-    return tensors
+def build_frontend(addon: Addon) -> Any:
+    """The addon's frontend (text to utterances to ids), from its registered type."""
+    config = addon.config.frontend
+    frontend_cls = registry.lookup(config.type)
+    if frontend_cls is None:
+        raise AddonError(f"addon {addon.name!r}: $.frontend.type: unknown type {config.type!r}; "
+                         f"valid: {registry.names()}")
+    return frontend_cls(addon, config)
 
 
 class Voice:
@@ -79,16 +56,9 @@ class Voice:
 
     def __init__(self, addon: Addon) -> None:
         self.addon = addon
-        config = addon.config
-        frontend_cls = registry.lookup(config.frontend.type)
-        if frontend_cls is None:
-            raise InputError(
-                f"frontend.type: unknown type {config.frontend.type!r}; valid: {registry.names()}"
-            )
-        self.frontend: Any = frontend_cls(addon, config.frontend)
+        self.frontend: Any = build_frontend(addon)
         self.blocks: list[Block] = build_stack(addon.stack_nodes, addon)
-        self.sample_rate = config.sample_rate
-        self.seconds_per_frame = config.hop_length / config.sample_rate
+        self.sample_rate = addon.config.sample_rate
 
     @property
     def name(self) -> str:
@@ -96,11 +66,12 @@ class Voice:
 
     def describe(self) -> str:
         """The stack tree, networks and backend, for ``voxstack addons inspect``."""
-        lines = [f"{self.name} {self.addon.config.version}: {self.sample_rate} Hz, hop {self.addon.config.hop_length}"]
-        lines.append(f"frontend: {self.addon.config.frontend.type} ({self.addon.config.frontend.voice})")
+        config = self.addon.config
+        lines = [f"{self.name} {config.version}: {self.sample_rate} Hz, hop {config.hop_length}"]
+        lines.append(f"frontend: {config.frontend.type} ({config.frontend.voice})")
         lines.append("stack:")
         lines += [tree(block, "  ") for block in self.blocks]
-        lines.append(f"backend: {self.addon.config.backend.model_dump()}")
+        lines.append(f"backend: {config.backend.model_dump()}")
         lines.append("networks:")
         lines += [f"  {net.describe()}" for net in self.addon.loaded_networks()]
         return "\n".join(lines)
@@ -112,22 +83,10 @@ class Voice:
         for _ in self.stream("Warm up.", noise_scale=0.0, noise_w=0.0):
             pass
 
-    def request(self, seed: int = 0, length_scale: float | None = None, noise_scale: float | None = None,
-                noise_w: float | None = None, **extra: Any) -> Request:
-        """Validated per-request options (addon defaults where not given)."""
-        defaults = self.addon.config.defaults
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-            raise InputError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-        def pick(value: float | None, default: float) -> float:
-            return default if value is None else value
-
-        return Request(
-            seed=seed,
-            length_scale=check_option("length_scale", pick(length_scale, defaults.length_scale), 0.1, 10.0),
-            noise_scale=check_option("noise_scale", pick(noise_scale, defaults.noise_scale), 0.0, 2.0),
-            noise_w=check_option("noise_w", pick(noise_w, defaults.noise_w), 0.0, 2.0),
-            **extra,
-        )
+    def session(self, text: str, options: SynthesisOptions, request_id: str | None = None,
+                tally: Tally | None = None) -> Session:
+        """The request's session: its utterance plan, marks and tally."""
+        return Session(self.addon, self.frontend, text, options, request_id, tally)
 
     def stream(
         self,
@@ -140,74 +99,34 @@ class Voice:
         schedule: ScheduleConfig | None = None,
         cancelled: Callable[[], bool] | None = None,
         tally: Tally | None = None,
+        request_id: str | None = None,
     ) -> Iterator[AudioChunk]:
         """Yield audio chunks as soon as each exists; utterances are phonemized one at a time.
 
         ``tally``, if given, counts the elements the networks carried (padding waste in fixed mode).
         """
-        base = self.request(seed, length_scale, noise_scale, noise_w, cancelled=cancelled, schedule=schedule,
-                            tally=tally or Tally())
-        if unknown := set(marks) - set(MARK_TYPES):
-            raise InputError(f"unknown mark types {sorted(unknown)}; valid: {list(MARK_TYPES)}")
-        clean = self.frontend.check(text)
-        spans = self.frontend.split(clean)
-        byte = ByteOffsets(text)
-        offset = 0
-        produced = False
-        for index, utterance in self._utterances(spans):
-            request = Request(**{**base.__dict__, "utterance_index": index})
-            start, sent = offset, 0
-            for chunk, tensors in self._utterance(utterance, request):
-                found: list[dict[str, Any]] = []
-                if marks and (starts := frame_starts(tensors)) is not None:
-                    found = utterance_marks(utterance, starts, self.seconds_per_frame,
-                                            start / self.sample_rate * 1000, byte, marks)[sent:]
-                    sent += len(found)
-                last = chunk.last and index == len(spans) - 1
-                yield AudioChunk(chunk.data, self.sample_rate, offset, index, len(spans), last, found)
-                offset += chunk.length
-                produced = True
+        options = options_from(seed=seed, length_scale=length_scale, noise_scale=noise_scale, noise_w=noise_w,
+                               marks=tuple(marks), schedule=schedule)
+        session = self.session(text, options, request_id, tally)
+        for job in session.jobs():
+            tensors = job.tensors()
+            track = session.track(job, tensors)
+            for chunk in self.run(tensors, job.request(cancelled, session.tally)):
+                yield track.piece(chunk)
             if cancelled is not None and cancelled():
                 return
-        if not produced:
-            raise InputError("text contains nothing that can be spoken")
+        session.finish()
 
-    def _utterances(self, spans: list[Span]) -> Iterator[tuple[int, Utterance]]:
-        """Phonemized utterances with something to say, each fitting the fixed profile's largest input."""
-        limit = self.addon.max_sequence_length()
-        for index, span in enumerate(spans):
-            for utterance in self._fit(self.frontend.phonemize(span), limit):
-                if len(utterance.ids) > 3:
-                    yield index, utterance
-
-    def _fit(self, utterance: Utterance, limit: int | None) -> Iterator[Utterance]:
-        if limit is None or len(utterance.ids) <= limit:
-            yield utterance
-            return
-        base = utterance.span.start
-        pieces = [Span(base + c.start, base + c.end, c.text) for c in textlib.clauses(utterance.span.text)]
-        if len(pieces) < 2:
-            pieces = textlib.words(utterance.span)
-        if len(pieces) < 2:
-            raise InputError(
-                f"the word {utterance.span.text!r} needs {len(utterance.ids)} phoneme ids; "
-                f"the largest fixed-shape input holds {limit}"
-            )
-        half = len(pieces) // 2
-        for group in (pieces[:half], pieces[half:]):
-            start, end = group[0].start, group[-1].end
-            span = Span(start, end, utterance.span.text[start - base : end - base])
-            yield from self._fit(self.frontend.phonemize(span), limit)
-
-    def _utterance(self, utterance: Utterance, request: Request) -> Iterator[tuple[Chunk, Tensors]]:
-        tensors = utterance_tensors(utterance, request)
+    def run(self, tensors: Tensors, request: Request) -> Iterator[Chunk]:
+        """One utterance through the whole stack; the blocks add what they compute to ``tensors``."""
         stream: Iterator[Chunk] | None = None
         for block in self.blocks:
-            assert isinstance(block, StreamableBlock)
+            if not isinstance(block, StreamableBlock):
+                raise AddonError(f"addon {self.name!r}: the stack holds {type(block).__name__}, not a StreamableBlock")
             stream = block.stream(stream, tensors, request)
-        assert stream is not None
-        for chunk in stream:
-            yield chunk, tensors
+        if stream is None:
+            raise AddonError(f"addon {self.name!r}: the stack is empty")
+        yield from stream
 
     def synthesize(self, text: str, **options: Any) -> Synthesis:
         """The whole request at once (the same chunks as ``stream``, joined)."""

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-MarkType = Literal["sentence", "word", "phoneme"]
+from blocks.options import SynthesisOptions, VoiceOptions
 
 
 class SpeechRequest(BaseModel):
@@ -28,19 +28,17 @@ class SpeechRequest(BaseModel):
     stream_format: Literal["audio", "sse"] = "audio"
 
 
-class StreamRequest(BaseModel):
-    """``POST /v1/stream``: the native endpoint, NDJSON out."""
+class StreamRequest(VoiceOptions):
+    """``POST /v1/stream``: the native endpoint, NDJSON out; the synthesis options are the voice's own."""
 
-    model_config = ConfigDict(extra="forbid")
     model: str
     input: str
     voice: str = "default"
-    seed: int = Field(default=0, ge=0, lt=2**63)
-    length_scale: float | None = Field(default=None, ge=0.1, le=10.0)
-    noise_scale: float | None = Field(default=None, ge=0.0, le=2.0)
-    noise_w: float | None = Field(default=None, ge=0.0, le=2.0)
     sample_format: Literal["s16le", "f32le"] = "s16le"
-    marks: list[MarkType] = Field(default_factory=lambda: ["sentence", "word"])
+
+    def options(self) -> SynthesisOptions:
+        """The synthesis options of this request (the HTTP-only fields left out)."""
+        return SynthesisOptions(**self.model_dump(include=set(VoiceOptions.model_fields)))
 
 
 class ApiError(Exception):

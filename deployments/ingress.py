@@ -21,6 +21,8 @@ from ray import serve
 from starlette.exceptions import HTTPException
 
 from blocks.errors import InputError
+from blocks.options import SynthesisOptions
+from blocks.session import Session
 from deployments.api import (
     ApiError,
     SpeechRequest,
@@ -35,7 +37,7 @@ from deployments.audio import FORMATS, MEDIA_TYPES, SAMPLE_FORMATS, encoder_for
 from deployments.metrics import ServiceMetrics
 from deployments.models import AddonHandles, Models, ServedModel
 from deployments.security import DEFAULT_MAX_BODY_BYTES, AccessMiddleware, AccessPolicy
-from deployments.synthesis import Plan, Synthesis
+from deployments.synthesis import Synthesis
 
 CLIENT_HEADER = "x-voxstack-client"
 VARIANT_HEADER = "x-voxstack-variant"
@@ -124,9 +126,8 @@ class Ingress:
             raise ApiError(400, f"response_format {body.response_format!r} is not supported; "
                                 f"use one of {list(FORMATS)}", "response_format")
         model = self.models.get(body.model)
-        options = {"length_scale": model.default("length_scale") / body.speed}
-        synthesis, variant, started = await self._open(model, body.voice, body.input, options, (),
-                                                       x_voxstack_client)
+        options = SynthesisOptions(length_scale=model.default("length_scale") / body.speed, marks=())
+        synthesis, variant, started = await self._open(model, body.voice, body.input, options, x_voxstack_client)
         encoder = encoder_for(body.response_format, model.sample_rate)
         sse = body.stream_format == "sse"
 
@@ -156,11 +157,8 @@ class Ingress:
     @app.post("/v1/stream")
     async def stream(self, body: StreamRequest,
                      x_voxstack_client: str | None = Header(default=None)) -> StreamingResponse:
-        options = {name: getattr(body, name) for name in ("length_scale", "noise_scale", "noise_w")}
         model = self.models.get(body.model)
-        options = {k: model.default(k) if v is None else v for k, v in options.items()}
-        synthesis, variant, started = await self._open(model, body.voice, body.input,
-                                                       {**options, "seed": body.seed}, tuple(body.marks),
+        synthesis, variant, started = await self._open(model, body.voice, body.input, body.options(),
                                                        x_voxstack_client)
         pack = SAMPLE_FORMATS[body.sample_format]
         rate = model.sample_rate
@@ -168,7 +166,7 @@ class Ingress:
         async def lines() -> AsyncIterator[bytes]:
             # each piece's lines leave in one write, the start line with the first piece's
             out = ndjson_line({"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
-                               "sample_format": body.sample_format, "utterances": len(synthesis.plan.spans)})
+                               "sample_format": body.sample_format, "utterances": len(synthesis.session.spans)})
             async for piece in self._pieces(synthesis, variant, "stream", started, raw=False):
                 if isinstance(piece, dict):
                     yield out + ndjson_line(piece)
@@ -184,27 +182,23 @@ class Ingress:
 
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers={VARIANT_HEADER: variant})
 
-    async def _open(self, model: ServedModel, voice: str, text: str, options: dict[str, Any],
-                    marks: tuple[str, ...], client: str | None) -> tuple[Synthesis, str, float]:
+    async def _open(self, model: ServedModel, voice: str, text: str, options: SynthesisOptions,
+                    client: str | None) -> tuple[Synthesis, str, float]:
         """Validate, admit, and start a request; returns once its first chunk exists."""
         started = time.perf_counter()
         config = model.addon.config
         if voice not in config.voices:
             raise ApiError(400, f"voice {voice!r} is not one of {config.voices}", "voice")
         try:
-            clean = model.frontend.check(text)
+            session = Session(model.addon, model.frontend, text, options)
         except InputError as error:
             raise ApiError(400, f"input: {error}", "input") from None
         if (active := self._active()) >= self.config.max_streams:
             raise ApiError(429, f"busy: {active} streams in progress; retry later", None, "rate_limit_error",
                            {"Retry-After": str(self.config.retry_after_s)})
         variant = model.router.choose(client)
-        options = {"seed": 0, "noise_scale": model.default("noise_scale"), "noise_w": model.default("noise_w"),
-                   **options}
-        plan = Plan(text, model.frontend.split(clean), options, marks)
-        synthesis = Synthesis(plan, model.encoders[variant], model.tail, config.sample_rate,
-                              config.hop_length / config.sample_rate, self.config.lookahead, self.config.deadline_s,
-                              self.config.pace_ahead_s)
+        synthesis = Synthesis(session, model.encoders[variant], model.tail, self.config.lookahead,
+                              self.config.deadline_s, self.config.pace_ahead_s)
         self.streams.add(synthesis)
         try:
             first = await synthesis.queue.get()

@@ -6,8 +6,8 @@ from typing import Any, TypedDict
 
 from ray.serve.handle import DeploymentHandle
 
-from blocks import registry
 from blocks.addon import Addon
+from blocks.voice import build_frontend
 from deployments.api import ApiError
 from deployments.routing import WeightedRouter
 from deployments.stack import load_addon_config
@@ -32,10 +32,7 @@ class ServedModel:
 
     def __init__(self, name: str, handles: AddonHandles) -> None:
         self.addon: Addon = load_addon_config(name, overrides=handles.get("overrides"))
-        config = self.addon.config
-        frontend_cls = registry.lookup(config.frontend.type)
-        assert frontend_cls is not None, f"unknown frontend type {config.frontend.type!r}"
-        self.frontend: Any = frontend_cls(self.addon, config.frontend)
+        self.frontend: Any = build_frontend(self.addon)
         self.encoders = handles["encoders"]
         self.tail = handles["tail"]
         self.stages = {**handles["encoders"], **handles["stages"]}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from blocks.addon import Addon, addon_path
+from blocks.contracts import contract_of
 from blocks.core import Block
 from blocks.spec import Node
 
@@ -37,12 +38,15 @@ def load_addon_config(name: str, root: Path | None = None, overrides: dict[str, 
     return Addon(addon_path(name, root), overrides)
 
 
-def _node(addon: Addon, path: tuple[PathPart, ...]) -> Node:
+def node_at(addon: Addon, path: tuple[PathPart, ...]) -> Node:
+    """The parsed stack entry at a stage address (a top-level index, then single-child slot names)."""
     node: Node | list[Node] = addon.stack_nodes[int(path[0])]
     for part in path[1:]:
-        assert isinstance(node, Node)
+        if not isinstance(node, Node):
+            break
         node = node.children[str(part)]
-    assert isinstance(node, Node)
+    if not isinstance(node, Node):
+        raise ValueError(f"addon {addon.name!r}: {list(path)} does not address one block of the stack")
     return node
 
 
@@ -71,17 +75,22 @@ def plan_stages(addon: Addon, groups: list[list[int]] | None = None) -> StagePla
     streams: list[tuple[str, tuple[tuple[PathPart, ...], ...]]] = []
     taken: set[str] = set()
     for group in groups:
-        name = "-".join(_label(_node(addon, addresses[i])) for i in group)
+        name = "-".join(_label(node_at(addon, addresses[i])) for i in group)
         base, count = name, 1
         while name in taken:
             count += 1
             name = f"{base}{count}"
         taken.add(name)
         streams.append((name, tuple(addresses[i] for i in group)))
-    sequence = _node(addon, (0, "sequence_block"))
+    sequence = node_at(addon, (0, "sequence_block"))
     return StagePlan(_label(sequence), (0, "sequence_block"), streams)
+
+
+def stage_reads(addon: Addon, paths: tuple[tuple[PathPart, ...], ...]) -> set[str]:
+    """Names of the utterance tensors a stage's blocks read (their declared contracts)."""
+    return set().union(*(contract_of(node_at(addon, path), addon.config).read_names for path in paths))
 
 
 def build_block(addon: Addon, path: tuple[PathPart, ...]) -> Block:
     """Instantiate the block at ``path`` (loading only its own networks)."""
-    return _node(addon, path).build(addon)
+    return node_at(addon, path).build(addon)

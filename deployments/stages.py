@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -15,12 +16,17 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from blocks import registry
-from blocks.components.text import Span
-from blocks.core import Chunk, Request, SequenceBlock, StreamableBlock
+from blocks.backends.base import Tally
+from blocks.core import Chunk, SequenceBlock, StreamableBlock
+from blocks.errors import AddonError
 from blocks.marks import TIMING_KEYS
-from blocks.voice import check_option, utterance_tensors
+from blocks.options import SynthesisOptions
+from blocks.session import Job, Session, add_tally
+from blocks.voice import build_frontend
 from deployments.bridge import PullFromAsync, Stopped, drive
-from deployments.stack import PathPart, build_block, load_addon_config
+from deployments.stack import PathPart, build_block, load_addon_config, stage_reads
+
+log = logging.getLogger("ray.serve")
 
 
 class StageConfig(BaseModel):
@@ -46,22 +52,10 @@ class Pending:
 
     ref: ray.ObjectRef
 
-    async def tensors(self) -> dict[str, np.ndarray] | None:
-        """The encoder's tensors (None when the utterance holds nothing to speak)."""
+    async def tensors(self) -> dict[str, np.ndarray]:
+        """The encoder's tensors."""
         encoded = await self.ref
-        return None if encoded is None else encoded["tensors"]
-
-
-def request_from(options: dict[str, Any], stop: threading.Event | None = None) -> Request:
-    """The blocks' Request from plain, already validated options."""
-    return Request(
-        seed=int(options["seed"]),
-        length_scale=check_option("length_scale", options["length_scale"], 0.1, 10.0),
-        noise_scale=check_option("noise_scale", options["noise_scale"], 0.0, 2.0),
-        noise_w=check_option("noise_w", options["noise_w"], 0.0, 2.0),
-        utterance_index=int(options.get("utterance_index", 0)),
-        cancelled=stop.is_set if stop is not None else None,
-    )
+        return encoded["tensors"]
 
 
 class StageBase:
@@ -90,46 +84,48 @@ class EncoderStage(StageBase):
                  overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.addon = load_addon_config(addon, overrides=overrides)
-        config = self.addon.config
-        frontend_cls = registry.lookup(config.frontend.type)
-        assert frontend_cls is not None, f"unknown frontend type {config.frontend.type!r}"
-        self.frontend: Any = frontend_cls(self.addon, config.frontend)
         if block_type is None:
-            self.block = build_block(self.addon, path)
+            block = build_block(self.addon, path)
         else:
             cls = registry.lookup(block_type)
             if cls is None or not issubclass(cls, SequenceBlock):
-                raise ValueError(f"{block_type!r} is not a registered SequenceBlock")
-            self.block = cls(self.addon)
-        assert isinstance(self.block, SequenceBlock)
+                raise AddonError(f"{block_type!r} is not a registered SequenceBlock; "
+                                 f"valid: {registry.names(SequenceBlock)}")
+            block = cls(self.addon)
+        if not isinstance(block, SequenceBlock):
+            raise AddonError(f"addon {addon!r}: the block at {path} is not a SequenceBlock")
+        self.block = block
         self.block.warm_up()
-        self._encode_sync(Span(0, 9, "Warm up."), {"seed": 0, "length_scale": 1.0, "noise_scale": 0.0, "noise_w": 0.0})
+        warm = Session(self.addon, build_frontend(self.addon), "Warm up.",
+                       SynthesisOptions(noise_scale=0.0, noise_w=0.0))
+        for job in warm.jobs():
+            self._encode_sync(job)
 
-    def _encode_sync(self, span: Span, options: dict[str, Any]) -> dict[str, Any] | None:
-        utterance = self.frontend.phonemize(span)
-        if len(utterance.ids) <= 3:  # BOS, PAD, EOS only: nothing to say
-            return None
-        request = request_from(options)
-        tensors = utterance_tensors(utterance, request)
-        tensors.update(self.block.run(tensors, request))
-        return {"utterance": utterance, "tensors": tensors}
+    def _encode_sync(self, job: Job) -> dict[str, Any]:
+        tally = Tally()
+        tensors = job.tensors()
+        tensors.update(self.block.run(tensors, job.request(tally=tally)))
+        return {"tensors": tensors, "tally": (tally.real, tally.padded, tally.calls)}
 
-    async def encode(self, span: Span, options: dict[str, Any]) -> dict[str, Any] | None:
-        """Tensors of one utterance (None if it holds nothing to speak)."""
+    async def encode(self, job: Job) -> dict[str, Any]:
+        """The utterance's tensors after the sequence block, and the elements its networks carried."""
         self.counters["streams"] += 1
         try:
-            result = await asyncio.to_thread(self._encode_sync, span, options)
-        except Exception:
+            result = await asyncio.to_thread(self._encode_sync, job)
+        except Exception as error:
             self.counters["failed"] += 1
+            log.warning("request %s: encoding failed: %s: %s", job.request_id, type(error).__name__, error)
             raise
         self.counters["completed"] += 1
         return result
 
 
-def with_timing(chunks: Iterator[Chunk], board: dict[str, Any]) -> Iterator[Chunk]:
-    """Upstream chunks, merging the timing tensors earlier stages published into this stage's board."""
+def with_timing(chunks: Iterator[Chunk], board: dict[str, Any], tally: Tally) -> Iterator[Chunk]:
+    """Upstream chunks, merging what earlier stages published (timing tensors, tally) into this stage's."""
     for chunk in chunks:
         board.update(chunk.meta.pop("timing", {}))
+        if counts := chunk.meta.pop("tally", None):
+            tally.merge(*counts)
         yield chunk
 
 
@@ -141,44 +137,46 @@ class StreamStage(StageBase):
                  upstream: DeploymentHandle | None = None, overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.addon = load_addon_config(addon, overrides=overrides)
-        self.blocks = [build_block(self.addon, path) for path in paths]
-        for block in self.blocks:
-            assert isinstance(block, StreamableBlock)
+        self.blocks: list[StreamableBlock] = []
+        for path in paths:
+            block = build_block(self.addon, path)
+            if not isinstance(block, StreamableBlock):
+                raise AddonError(f"addon {addon!r}: the block at {path} is not a StreamableBlock")
             block.warm_up()
+            self.blocks.append(block)
+        self.reads = stage_reads(self.addon, paths)
+        """The only utterance tensors this stage's blocks see."""
         self.upstream = upstream.options(stream=True) if upstream is not None else None
         self.config = StageConfig()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = StageConfig.model_validate(config or {})
 
-    async def stream(self, tensors: dict[str, np.ndarray] | Pending,
-                     options: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def stream(self, tensors: dict[str, np.ndarray] | Pending, job: Job) -> AsyncIterator[Chunk]:
         """This stage's chunks for one utterance; cancelling it cancels the upstream call."""
         stop = threading.Event()
-        request = request_from(options, stop)
+        tally = Tally()
+        request = job.request(stop.is_set, tally)
         source = None
         if self.upstream is not None:
-            source = self.upstream.stream.remote(tensors, options)
+            source = self.upstream.stream.remote(tensors, job)
         self.counters["streams"] += 1
         self.counters["active"] += 1
         sent = 0
+        reported = Tally()
         try:
             if isinstance(tensors, Pending):
-                resolved = await tensors.tensors()
-                if resolved is None:  # the utterance holds nothing to speak
-                    self.counters["completed"] += 1
-                    return
-                tensors = resolved
+                tensors = await tensors.tensors()
             upstream = PullFromAsync(source, asyncio.get_running_loop(), stop) if source is not None else None
-            local = dict(tensors)
-            chunks: Any = with_timing(upstream, local) if upstream is not None else None
+            local = {name: tensors[name] for name in self.reads}
+            chunks: Any = with_timing(upstream, local, tally) if upstream is not None else None
             for block in self.blocks:
-                assert isinstance(block, StreamableBlock)
                 chunks = block.stream(chunks, local, request)
             async for chunk in drive(chunks, stop, self.config.handoff_s):
                 timing = {k: local[k] for k in TIMING_KEYS if k in local and k not in tensors}
                 if timing:  # e.g. an attention decoder's token starts: the ingress times marks with them
                     chunk.meta["timing"] = timing
+                add_tally(chunk.meta, tally.since(reported))
                 limit, seed = self.config.fail_after_chunks, self.config.fail_seed
                 if limit is not None and sent >= limit and seed in (None, request.seed):
                     raise RuntimeError(f"fault drill: stage failed after {sent} chunks")
@@ -188,8 +186,9 @@ class StreamStage(StageBase):
         except (asyncio.CancelledError, GeneratorExit, Stopped):
             self.counters["cancelled"] += 1
             raise
-        except Exception:
+        except Exception as error:
             self.counters["failed"] += 1
+            log.warning("request %s: stream stage failed: %s: %s", job.request_id, type(error).__name__, error)
             raise
         finally:
             stop.set()

@@ -42,7 +42,7 @@ def ar() -> Voice:
 def encode(voice: Voice, text: str) -> tuple[Tensors, Request]:
     """The utterance's tensors after the voice's Encoders (noise off)."""
     (utterance,) = list(voice.frontend.utterances(text))
-    request = voice.request(**NOISE_OFF)
+    request = Request(**NOISE_OFF)
     tensors = utterance.tensors()
     tensors["scales"] = np.asarray([0.0, 1.0, 0.0], np.float32)
     tensors.update(voice.blocks[0].sequence_block.run(tensors, request))

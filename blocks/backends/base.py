@@ -27,6 +27,20 @@ class Tally:
             self.padded += padded
             self.calls += 1
 
+    def merge(self, real: int, padded: int, calls: int) -> None:
+        """Add another tally's counts (e.g. a serving stage's)."""
+        with self.lock:
+            self.real += real
+            self.padded += padded
+            self.calls += calls
+
+    def since(self, before: Tally) -> Tally:
+        """What was added since ``before`` (a snapshot this call then moves forward)."""
+        with self.lock:
+            delta = Tally(self.real - before.real, self.padded - before.padded, self.calls - before.calls)
+            before.real, before.padded, before.calls = self.real, self.padded, self.calls
+        return delta
+
     @property
     def waste(self) -> float:
         """Padded elements over real elements (0 when nothing was padded)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from blocks.addon import Addon
 from blocks.components.network_block import bind_shapes
 from blocks.components.windowed import chunk_sizes
-from blocks.config import ScheduleConfig
+from blocks.config import AddonConfig, ScheduleConfig
+from blocks.contracts import Contract, TensorSpec, network_contract
 from blocks.core import Chunk, Request, StreamableBlock, Tensors
 from blocks.registry import register
 
@@ -56,6 +58,18 @@ class AttentionDecoder(StreamableBlock):
     """Runs the step network until its stop token (or a step cap), yielding frames as they come."""
 
     Options = AttentionDecoderOptions
+
+    @classmethod
+    def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
+        """Reads the step network's fixed inputs (not its carried state) and the attended length."""
+        network = network_contract(options.network, config, path)
+        outputs = {spec.name for spec in network.writes}
+        carried = {spec.name for spec in network.reads if f"{spec.name}_next" in outputs} | {options.frame_input}
+        reads = tuple(spec for spec in network.reads if spec.name not in carried)
+        if options.length_input not in {spec.name for spec in reads}:
+            reads += (TensorSpec(options.length_input),)
+        writes = (TensorSpec("token_starts", "int64", 1), TensorSpec("attention_durations", "int64", 1))
+        return Contract(reads, writes)
 
     def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
         super().__init__(addon, options)

@@ -15,12 +15,16 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.addon import Addon
+from blocks.components.encoders import encoders_contract
 from blocks.components.network_block import feeds_for
+from blocks.config import AddonConfig
+from blocks.contracts import Contract
 from blocks.core import Request, SequenceBlock, Tensors
 from blocks.registry import register
 
@@ -83,6 +87,10 @@ class CustomizedEncoders(SequenceBlock):
             else addon.network(n)
             for n in names
         ]
+
+    @classmethod
+    def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
+        return encoders_contract(options.networks, config, path)
 
     def run(self, inputs: Tensors, request: Request) -> Tensors:
         tensors = dict(inputs)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from blocks.addon import Addon
 from blocks.components.network_block import feeds_for
+from blocks.config import AddonConfig
 from blocks.containers import SequenceBlockContainer
+from blocks.contracts import Contract, network_contract
 from blocks.core import Block, Request, SequenceBlock, Tensors
 from blocks.registry import register
 
@@ -26,6 +30,10 @@ class NetworkBlock(SequenceBlock):
         super().__init__(addon, options)
         assert addon is not None, "a Network block needs an addon"
         self.network = addon.network(self.options.network)
+
+    @classmethod
+    def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
+        return network_contract(options.network, config, path)
 
     def warm_up(self) -> None:
         self.network.warm_up()
@@ -58,5 +66,18 @@ class Encoders(SequenceBlockContainer):
         ]
         super().__init__(addon, opts, blocks)
 
+    @classmethod
+    def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
+        return encoders_contract(options.networks, config, path)
+
     def children(self) -> list[Block]:
         return list(self.blocks)
+
+
+def encoders_contract(networks: list[str] | None, config: AddonConfig, path: str) -> Contract:
+    """The named encoder networks (default: every one with role ``encoder``) run in order."""
+    names = networks or [name for name, net in config.networks.items() if net.role == "encoder"]
+    combined = Contract()
+    for name in names:
+        combined = combined.then(network_contract(name, config, path))
+    return combined

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from blocks.components.windowed import chunk_sizes
+from blocks.config import AddonConfig
+from blocks.contracts import Contract, TensorSpec
 from blocks.core import Chunk, Request, StreamableBlock, Tensors
 from blocks.registry import register
 
@@ -37,6 +40,13 @@ class Upsampler(StreamableBlock):
     """
 
     Options = UpsamplerOptions
+
+    @classmethod
+    def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
+        names = [options.encoding, options.durations, *options.extra]
+        if options.log_scale:
+            names.append(options.log_scale)
+        return Contract(tuple(TensorSpec(name, rank=3) for name in names))
 
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request

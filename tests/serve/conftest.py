@@ -1,9 +1,10 @@
 """One Ray cluster for the whole serve test session: a CPU head plus fake Inferentia and GPU nodes.
 
-Two applications run on it from one serve config (deployed through the strict validator):
+Three applications run on it from one serve config (deployed through the strict validator):
 ``voxstack`` (piper-joe alone: every stage, both encoder variants, small limits and short autoscaling
-delays) and ``placed`` (every addon behind one ingress, stages named ``<addon>.<stage>`` and grouped,
-piper-joe's pinned to the fake accelerators, hibari with its own encoder variant).
+delays), ``placed`` (every addon behind one ingress, stages named ``<addon>.<stage>`` and grouped,
+piper-joe's pinned to the fake accelerators, hibari with its own encoder variant) and ``fixed``
+(piper-joe on its fixed-shape profile, the whole stream part in one stage).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 EXTRA_ADDONS = [name for name in list_addons() if name not in ("piper-joe", "hibari")]
 """Addons beyond the two the tests know, served too in ``placed`` (every addon of the tree)."""
+FIXED_PROFILE = {"backend": {"profile": "fixed"}}
+"""piper-joe's fixed-shape profile (the ``fixed`` application)."""
 LONG_TEXT = " ".join(f"This is sentence number {i} of a longer text, spoken one utterance at a time." for i in range(8))
 
 
@@ -74,6 +77,9 @@ def serve_config(port: int) -> dict[str, Any]:
                  _stage("piper-joe.Upsampler-Decoder", ray_actor_options={"num_cpus": 0, "num_gpus": 1}),
                  _stage("piper-joe.Vocoder-Fade-ChunkStats", ray_actor_options={"num_cpus": 0.5}),
              ]},
+            {"name": "fixed", "route_prefix": "/fixed", "import_path": "deployments.app:build",
+             "args": {"addon": "piper-joe", "groups": [_all_blocks("piper-joe")], "overrides": FIXED_PROFILE},
+             "deployments": [_stage("Ingress"), _stage("Encoders"), _stage("Upsampler-Decoder-Vocoder-Fade-ChunkStats")]},
         ],
     }
 
@@ -138,7 +144,7 @@ def service() -> Iterator[Service]:
     svc = Service(port, cluster)
     deploy(svc.config, blocking=False)  # on a loaded machine, starting every replica may outlast Serve's 60 s
     deadline = time.time() + 180
-    while not (_healthy(svc, "") and _healthy(svc, "/placed")):
+    while not all(_healthy(svc, prefix) for prefix in ("", "/placed", "/fixed")):
         assert time.time() < deadline, "service never became healthy"
         time.sleep(0.5)
     print(f"\nserve session ready in {time.perf_counter() - started:.1f} s")

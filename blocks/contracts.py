@@ -1,0 +1,104 @@
+"""Declared tensor contracts: what each block reads from an utterance's tensors and what it adds.
+
+A stack is checked when its addon loads, before any network runs: a block that reads a tensor
+nothing before it writes (or with another dtype or rank) fails with its JSON path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from blocks.errors import ContractError
+
+if TYPE_CHECKING:
+    from blocks.config import AddonConfig, NetworkConfig
+    from blocks.spec import Node
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A named tensor; ``None`` dtype or rank: not declared."""
+
+    name: str
+    dtype: str | None = None
+    rank: int | None = None
+
+    def __str__(self) -> str:
+        kind = "" if self.dtype is None else f" {self.dtype}"
+        rank = "" if self.rank is None else f" rank {self.rank}"
+        return f"{self.name!r}{kind}{rank}"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The tensors a block reads (all must exist before it runs) and writes."""
+
+    reads: tuple[TensorSpec, ...] = ()
+    writes: tuple[TensorSpec, ...] = ()
+
+    def then(self, later: Contract) -> Contract:
+        """This block followed by ``later``: what ``later`` reads that this writes is not read from outside."""
+        written = {spec.name for spec in self.writes}
+        return Contract(self.reads + tuple(s for s in later.reads if s.name not in written),
+                        self.writes + later.writes)
+
+    @property
+    def read_names(self) -> set[str]:
+        return {spec.name for spec in self.reads}
+
+
+UTTERANCE_TENSORS = (TensorSpec("input", "int64", 2), TensorSpec("input_lengths", "int64", 1),
+                     TensorSpec("scales", "float32", 1))
+"""What every utterance starts with: its phoneme ids, their count, and (noise, length, noise_w)."""
+
+
+def network_contract(name: str, config: AddonConfig, path: str) -> Contract:
+    """A network's declared inputs (those not drawn at random) and outputs."""
+    network: NetworkConfig | None = config.networks.get(name)
+    if network is None:
+        raise ContractError(path, f"no network {name!r} in the addon (has {sorted(config.networks)})")
+    reads = tuple(TensorSpec(s.name, s.dtype, len(s.shape) or None) for s in network.inputs if s.random is None)
+    return Contract(reads, tuple(TensorSpec(out) for out in network.outputs))
+
+
+def _children(node: Node) -> list[Node]:
+    return [c for slot in node.children.values() for c in (slot if isinstance(slot, list) else [slot])]
+
+
+def contract_of(node: Node, config: AddonConfig) -> Contract:
+    """The contract of a parsed stack entry: a container's children run in order; a leaf's class decides."""
+    children = _children(node)
+    if not children:
+        return node.cls.contract(node.options, config, node.path)
+    combined = Contract()
+    for child in children:
+        combined = combined.then(contract_of(child, config))
+    return combined
+
+
+def check_stack(nodes: list[Node], config: AddonConfig) -> None:
+    """Walk the stack in order; raise ContractError at the first read nothing before it provides."""
+    available = {spec.name: spec for spec in UTTERANCE_TENSORS}
+    for node in nodes:
+        _check(node, config, available)
+
+
+def _check(node: Node, config: AddonConfig, available: dict[str, TensorSpec]) -> None:
+    if children := _children(node):
+        for child in children:
+            _check(child, config, available)
+        return
+    own = node.cls.contract(node.options, config, node.path)
+    for spec in own.reads:
+        found = available.get(spec.name)
+        if found is None:
+            raise ContractError(node.path, f"{node.cls.type_name} reads tensor {spec}, which nothing before it "
+                                           f"writes; available: {sorted(available)}")
+        for field in ("dtype", "rank"):
+            want, have = getattr(spec, field), getattr(found, field)
+            if want is not None and have is not None and want != have:
+                raise ContractError(node.path, f"{node.cls.type_name} reads tensor {spec.name!r} as {field} "
+                                               f"{want}, but it is written with {field} {have}")
+    for spec in own.writes:
+        available[spec.name] = spec

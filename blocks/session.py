@@ -1,0 +1,195 @@
+"""One request's synthesis, whoever runs the blocks: text to utterances to chunks with speech marks.
+
+The in-process :class:`~blocks.voice.Voice` and the Serve stages both drive a :class:`Session`; only
+the transport differs. The session decides everything else once: how the text becomes utterances
+(one per sentence, split only where the model cannot take it whole), the "nothing to say" rule, the
+seeds, the marks, the tally of padded elements, and when to encode the next utterance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from blocks.backends.base import Tally
+from blocks.components import text as textlib
+from blocks.components.text import Span
+from blocks.core import Chunk, Request, Tensors
+from blocks.errors import InputError
+from blocks.marks import ByteOffsets, frame_starts, utterance_marks
+from blocks.options import SynthesisOptions
+
+if TYPE_CHECKING:
+    from blocks.addon import Addon
+    from blocks.components.frontend import Utterance
+
+ENCODE_AHEAD_AFTER_S = 0.5
+"""The next utterance is encoded while this one streams once this much audio is unplayed: earlier, its
+work would compete with the first chunks, whose deadlines (the audio before them) are the tightest."""
+
+NOTHING_TO_SAY = 3
+"""An utterance of this many ids or fewer (BOS, PAD, EOS) holds nothing to speak."""
+
+
+class Frontend(Protocol):
+    """What a session asks of an addon's frontend."""
+
+    def check(self, text: str) -> str: ...
+    def split(self, text: str) -> list[Span]: ...
+    def phonemize(self, span: Span) -> Utterance: ...
+
+
+@dataclass
+class AudioChunk:
+    """A piece of the output stream."""
+
+    samples: np.ndarray
+    """float32 mono samples in [-1, 1]."""
+    sample_rate: int
+    offset: int
+    """Index of the first sample within the whole stream."""
+    utterance: int
+    """Index of the sentence (utterance span) this chunk belongs to."""
+    utterances: int
+    """Number of sentences in the request."""
+    last: bool = False
+    """True on the final chunk of the stream."""
+    marks: list[dict[str, Any]] = field(default_factory=list)
+    """Speech marks that start in this chunk's stretch of the utterance."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One utterance to synthesize: what crosses to the encoder and the stream stages."""
+
+    utterance: Utterance
+    index: int
+    """Running index of synthesized utterances: seeds this utterance's random draws."""
+    sentence: int
+    """Index of the span (sentence) it comes from."""
+    final: bool
+    """True for the request's last utterance."""
+    options: SynthesisOptions
+    """Resolved options (no ``None`` scale)."""
+    request_id: str
+
+    def request(self, cancelled: Callable[[], bool] | None = None, tally: Tally | None = None) -> Request:
+        """The blocks' per-utterance context."""
+        options = self.options
+        return Request(seed=options.seed, length_scale=float(options.length_scale or 1.0),
+                       noise_scale=float(options.noise_scale or 0.0), noise_w=float(options.noise_w or 0.0),
+                       utterance_index=self.index, cancelled=cancelled, schedule=options.schedule,
+                       tally=tally if tally is not None else Tally(), request_id=self.request_id)
+
+    def tensors(self) -> Tensors:
+        """What the utterance starts with: its ids and length, and ``scales`` = (noise, length, noise_w)."""
+        tensors = self.utterance.tensors()
+        options = self.options
+        tensors["scales"] = np.asarray([options.noise_scale, options.length_scale, options.noise_w],
+                                       dtype=np.float32)
+        return tensors
+
+
+def add_tally(meta: dict[str, Any], tally: Tally) -> None:
+    """Carry a stage's tally to the next stage (and the session) in a chunk's ``meta``."""
+    real, padded, calls = meta.get("tally", (0, 0, 0))
+    meta["tally"] = (real + tally.real, padded + tally.padded, calls + tally.calls)
+
+
+class Session:
+    """One request: validated options, the utterance plan, and the pieces of audio with their marks."""
+
+    def __init__(self, addon: Addon, frontend: Frontend, text: str, options: SynthesisOptions,
+                 request_id: str | None = None, tally: Tally | None = None) -> None:
+        self.text = text
+        self.options = options.resolved(addon.config.defaults)
+        self.frontend = frontend
+        self.limit = addon.max_sequence_length()
+        self.sample_rate = addon.config.sample_rate
+        self.seconds_per_frame = addon.config.hop_length / addon.config.sample_rate
+        self.request_id = request_id or uuid.uuid4().hex[:12]
+        self.spans = frontend.split(frontend.check(text))
+        self.byte = ByteOffsets(text)
+        self.tally = tally if tally is not None else Tally()
+        self.samples = 0
+        """Samples produced so far."""
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate
+
+    def jobs(self) -> Iterator[Job]:
+        """Utterances with something to say, phonemized one at a time, each within the model's limit."""
+        index = 0
+        pending: Utterance | None = None
+        pending_sentence = 0
+        for sentence, span in enumerate(self.spans):
+            for utterance in self._fit(self.frontend.phonemize(span)):
+                if len(utterance.ids) <= NOTHING_TO_SAY:
+                    continue
+                if pending is not None:
+                    yield self._job(pending, index, pending_sentence, final=False)
+                    index += 1
+                pending, pending_sentence = utterance, sentence
+        if pending is not None:
+            yield self._job(pending, index, pending_sentence, final=True)
+
+    def _job(self, utterance: Utterance, index: int, sentence: int, final: bool) -> Job:
+        return Job(utterance, index, sentence, final, self.options, self.request_id)
+
+    def _fit(self, utterance: Utterance) -> Iterator[Utterance]:
+        """The utterance whole if the model takes it, else its halves (at a clause, or a word), recursively."""
+        if self.limit is None or len(utterance.ids) <= self.limit:
+            yield utterance
+            return
+        pieces = textlib.halves(utterance.span)
+        if len(pieces) < 2:
+            raise InputError(f"the word {utterance.span.text!r} needs {len(utterance.ids)} phoneme ids; "
+                             f"the model takes at most {self.limit}")
+        for piece in pieces:
+            yield from self._fit(self.frontend.phonemize(piece))
+
+    def track(self, job: Job, board: Tensors) -> Track:
+        """Pieces of ``job``'s audio with their marks; ``board`` holds its encoder's tensors."""
+        return Track(self, job, board, self.samples)
+
+    def encode_ahead(self, unplayed_s: float) -> bool:
+        """Whether to encode the next utterance now, with this much audio produced but not yet played."""
+        return unplayed_s >= ENCODE_AHEAD_AFTER_S
+
+    def finish(self) -> None:
+        """End of the request: an error if nothing at all was spoken."""
+        if self.samples == 0:
+            raise InputError("text contains nothing that can be spoken")
+
+
+class Track:
+    """One utterance's chunks turned into the stream's audio pieces, marks attached as their timing is known."""
+
+    def __init__(self, session: Session, job: Job, board: Tensors, start: int) -> None:
+        self.session = session
+        self.job = job
+        self.board = board
+        self.start = start
+        self.sent = 0
+
+    def piece(self, chunk: Chunk) -> AudioChunk:
+        """The next piece of audio; ``chunk.meta`` may carry timing tensors and a stage's tally."""
+        session = self.session
+        self.board.update(chunk.meta.pop("timing", {}))
+        if counts := chunk.meta.pop("tally", None):
+            session.tally.merge(*counts)
+        marks: list[dict[str, Any]] = []
+        types = session.options.marks
+        if types and (starts := frame_starts(self.board)) is not None:
+            marks = utterance_marks(self.job.utterance, starts, session.seconds_per_frame,
+                                    self.start / session.sample_rate * 1000, session.byte, types)[self.sent:]
+            self.sent += len(marks)
+        piece = AudioChunk(chunk.data, session.sample_rate, session.samples, self.job.sentence,
+                           len(session.spans), chunk.last and self.job.final, marks)
+        session.samples += chunk.length
+        return piece
