@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from blocks.backends import Network, load_network
 from blocks.config import AddonConfig, BackendConfig
+from blocks.context import BlockContext
 from blocks.contracts import check_stack
 from blocks.errors import AddonError, StackError
 from blocks.spec import Node, parse_stack
@@ -97,6 +98,10 @@ class Addon:
 
     def backend_for(self, name: str) -> BackendConfig:
         return self.config.networks[name].backend or self.config.backend
+
+    def context(self) -> BlockContext:
+        """What this addon's blocks may know of it (networks, audio parameters, schedule)."""
+        return BlockContext(self)
 
     def provide_network(self, network: Network) -> None:
         """Use an already built network instead of loading its file (embedding, network-free tests)."""

@@ -11,7 +11,7 @@ from blocks.core import Block, Chunk, Request, SequenceBlock, StreamableBlock, T
 from blocks.registry import register
 
 if TYPE_CHECKING:
-    from blocks.addon import Addon
+    from blocks.context import BlockContext
 
 
 @register("SequenceBlockContainer")
@@ -22,11 +22,11 @@ class SequenceBlockContainer(SequenceBlock):
 
     def __init__(
         self,
-        addon: Addon | None = None,
+        context: BlockContext | None = None,
         options: BaseModel | None = None,
         blocks: list[SequenceBlock] | None = None,
     ) -> None:
-        super().__init__(addon, options)
+        super().__init__(context, options)
         self.blocks: list[SequenceBlock] = list(blocks or [])
 
     def children(self) -> list[Block]:
@@ -50,11 +50,11 @@ class StreamableStack(StreamableBlock):
 
     def __init__(
         self,
-        addon: Addon | None = None,
+        context: BlockContext | None = None,
         options: BaseModel | None = None,
         stack: list[StreamableBlock] | None = None,
     ) -> None:
-        super().__init__(addon, options)
+        super().__init__(context, options)
         self.stack: list[StreamableBlock] = list(stack or [])
 
     def children(self) -> list[Block]:
@@ -81,12 +81,12 @@ class StreamablePipeline(StreamableBlock):
 
     def __init__(
         self,
-        addon: Addon | None = None,
+        context: BlockContext | None = None,
         options: BaseModel | None = None,
         sequence_block: SequenceBlock | None = None,
         streamable_block: StreamableBlock | None = None,
     ) -> None:
-        super().__init__(addon, options)
+        super().__init__(context, options)
         if sequence_block is None or streamable_block is None:
             raise ValueError("StreamablePipeline needs a sequence_block and a streamable_block")
         self.sequence_block = sequence_block

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict
 from blocks.backends.base import Tally
 from blocks.config import ScheduleConfig
 from blocks.contracts import Contract
+from blocks.errors import AddonError
 
 if TYPE_CHECKING:
-    from blocks.addon import Addon
     from blocks.config import AddonConfig
+    from blocks.context import BlockContext
 
 Tensors = dict[str, np.ndarray]
 """Named tensors: what a SequenceBlock takes and returns."""
@@ -75,7 +76,7 @@ class NoOptions(BaseModel):
 
 
 class Block(abc.ABC):  # noqa: B024 - abstract through its two subclasses
-    """Common base: a block knows its addon, its options and its children (containers only)."""
+    """Common base: a block knows its context (networks, audio parameters), its options and its children."""
 
     type_name: ClassVar[str] = ""
     Options: ClassVar[type[BaseModel]] = NoOptions
@@ -83,8 +84,8 @@ class Block(abc.ABC):  # noqa: B024 - abstract through its two subclasses
     slots: ClassVar[dict[str, tuple[type[Block], bool]]] = {}
     """Child slots of a container: key -> (kind of block, is a list)."""
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        self.addon = addon
+    def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
+        self.context = context
         self.options: Any = options if options is not None else self.Options()
 
     @classmethod
@@ -99,6 +100,13 @@ class Block(abc.ABC):  # noqa: B024 - abstract through its two subclasses
         """Run once before serving so the first request pays no set-up cost."""
         for child in self.children():
             child.warm_up()
+
+
+def needs_context(block: Block, context: BlockContext | None) -> BlockContext:
+    """``context``, or an error naming the block that cannot run without its addon's networks."""
+    if context is None:
+        raise AddonError(f"{type(block).__name__} runs an addon's networks: build it from an addon's stack")
+    return context
 
 
 class SequenceBlock(Block):

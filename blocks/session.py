@@ -11,15 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from blocks.backends.base import Tally
 from blocks.components import text as textlib
-from blocks.components.text import Span
 from blocks.core import Chunk, Request, Tensors
 from blocks.errors import InputError
+from blocks.frontends import Frontend
 from blocks.marks import ByteOffsets, frame_starts, utterance_marks
 from blocks.options import SynthesisOptions
 
@@ -33,14 +33,6 @@ work would compete with the first chunks, whose deadlines (the audio before them
 
 NOTHING_TO_SAY = 3
 """An utterance of this many ids or fewer (BOS, PAD, EOS) holds nothing to speak."""
-
-
-class Frontend(Protocol):
-    """What a session asks of an addon's frontend."""
-
-    def check(self, text: str) -> str: ...
-    def split(self, text: str) -> list[Span]: ...
-    def phonemize(self, span: Span) -> Utterance: ...
 
 
 @dataclass

@@ -12,7 +12,7 @@ from blocks.core import Block, SequenceBlock, StreamableBlock
 from blocks.errors import StackError
 
 if TYPE_CHECKING:
-    from blocks.addon import Addon
+    from blocks.context import BlockContext
 
 _KIND_NAMES = {SequenceBlock: "SequenceBlock", StreamableBlock: "StreamableBlock", Block: "block"}
 
@@ -26,12 +26,12 @@ class Node:
     path: str
     children: dict[str, Node | list[Node]] = field(default_factory=dict)
 
-    def build(self, addon: Addon | None) -> Block:
+    def build(self, context: BlockContext | None) -> Block:
         built: dict[str, Any] = {
-            slot: [c.build(addon) for c in child] if isinstance(child, list) else child.build(addon)
+            slot: [c.build(context) for c in child] if isinstance(child, list) else child.build(context)
             for slot, child in self.children.items()
         }
-        return self.cls(addon, self.options, **built)
+        return self.cls(context, self.options, **built)
 
 
 def parse_stack(spec: Any, path: str = "$.stack") -> list[Node]:
@@ -85,9 +85,9 @@ def parse_node(spec: Any, path: str, kind: type[Block] = Block) -> Node:
     return Node(cls, options, path, children)
 
 
-def build_stack(nodes: list[Node], addon: Addon | None) -> list[Block]:
+def build_stack(nodes: list[Node], context: BlockContext | None) -> list[Block]:
     """Instantiate validated nodes (this is where networks load)."""
-    return [node.build(addon) for node in nodes]
+    return [node.build(context) for node in nodes]
 
 
 def tree(block: Block, indent: str = "") -> str:

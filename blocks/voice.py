@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from blocks import registry
 from blocks.backends.base import Tally
 from blocks.config import ScheduleConfig
 from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
 from blocks.errors import AddonError
+from blocks.frontends import Frontend, build_frontend
 from blocks.options import SynthesisOptions, options_from
 from blocks.session import AudioChunk, Session
 from blocks.spec import build_stack, tree
@@ -41,23 +41,13 @@ class Synthesis:
         return self.audio.shape[0] / self.sample_rate
 
 
-def build_frontend(addon: Addon) -> Any:
-    """The addon's frontend (text to utterances to ids), from its registered type."""
-    config = addon.config.frontend
-    frontend_cls = registry.lookup(config.type)
-    if frontend_cls is None:
-        raise AddonError(f"addon {addon.name!r}: $.frontend.type: unknown type {config.type!r}; "
-                         f"valid: {registry.names()}")
-    return frontend_cls(addon, config)
-
-
 class Voice:
     """An addon's built stack, ready to stream."""
 
     def __init__(self, addon: Addon) -> None:
         self.addon = addon
-        self.frontend: Any = build_frontend(addon)
-        self.blocks: list[Block] = build_stack(addon.stack_nodes, addon)
+        self.frontend: Frontend = build_frontend(addon)
+        self.blocks: list[Block] = build_stack(addon.stack_nodes, addon.context())
         self.sample_rate = addon.config.sample_rate
 
     @property

@@ -41,6 +41,7 @@ from deployments.synthesis import Synthesis
 
 CLIENT_HEADER = "x-voxstack-client"
 VARIANT_HEADER = "x-voxstack-variant"
+REQUEST_ID_HEADER = "x-request-id"
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -152,7 +153,7 @@ class Ingress:
                 yield frame(b"", done=True)
 
         media = "text/event-stream" if sse else MEDIA_TYPES[body.response_format]
-        return StreamingResponse(body_bytes(), media_type=media, headers={VARIANT_HEADER: variant})
+        return StreamingResponse(body_bytes(), media_type=media, headers=self._headers(synthesis, variant))
 
     @app.post("/v1/stream")
     async def stream(self, body: StreamRequest,
@@ -180,7 +181,7 @@ class Ingress:
             yield out + ndjson_line({"type": "end", "samples": synthesis.samples,
                                      "seconds": round(synthesis.seconds, 4)})
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson", headers={VARIANT_HEADER: variant})
+        return StreamingResponse(lines(), media_type="application/x-ndjson", headers=self._headers(synthesis, variant))
 
     async def _open(self, model: ServedModel, voice: str, text: str, options: SynthesisOptions,
                     client: str | None) -> tuple[Synthesis, str, float]:
@@ -214,6 +215,11 @@ class Ingress:
                            {"Retry-After": str(self.config.retry_after_s)})
         synthesis.first = first
         return synthesis, variant, started
+
+    @staticmethod
+    def _headers(synthesis: Synthesis, variant: str) -> dict[str, str]:
+        """The variant that serves the request and the request id its stages log."""
+        return {VARIANT_HEADER: variant, REQUEST_ID_HEADER: synthesis.session.request_id}
 
     def _active(self) -> int:
         """Streams whose producer still runs (one whose body never started ends at its deadline)."""

@@ -7,7 +7,7 @@ from typing import Any, TypedDict
 from ray.serve.handle import DeploymentHandle
 
 from blocks.addon import Addon
-from blocks.voice import build_frontend
+from blocks.frontends import build_frontend
 from deployments.api import ApiError
 from deployments.routing import WeightedRouter
 from deployments.stack import load_addon_config

@@ -93,4 +93,4 @@ def stage_reads(addon: Addon, paths: tuple[tuple[PathPart, ...], ...]) -> set[st
 
 def build_block(addon: Addon, path: tuple[PathPart, ...]) -> Block:
     """Instantiate the block at ``path`` (loading only its own networks)."""
-    return node_at(addon, path).build(addon)
+    return node_at(addon, path).build(addon.context())

@@ -19,10 +19,10 @@ from blocks import registry
 from blocks.backends.base import Tally
 from blocks.core import Chunk, SequenceBlock, StreamableBlock
 from blocks.errors import AddonError
+from blocks.frontends import build_frontend
 from blocks.marks import TIMING_KEYS
 from blocks.options import SynthesisOptions
 from blocks.session import Job, Session, add_tally
-from blocks.voice import build_frontend
 from deployments.bridge import PullFromAsync, Stopped, drive
 from deployments.stack import PathPart, build_block, load_addon_config, stage_reads
 
@@ -91,7 +91,7 @@ class EncoderStage(StageBase):
             if cls is None or not issubclass(cls, SequenceBlock):
                 raise AddonError(f"{block_type!r} is not a registered SequenceBlock; "
                                  f"valid: {registry.names(SequenceBlock)}")
-            block = cls(self.addon)
+            block = cls(self.addon.context())
         if not isinstance(block, SequenceBlock):
             raise AddonError(f"addon {addon!r}: the block at {path} is not a SequenceBlock")
         self.block = block

@@ -58,7 +58,7 @@ def test_bad_options_name_the_option(voice, option, value):
 
 
 def test_unknown_mark_type(voice):
-    with pytest.raises(InputError, match="marks.*viseme"):
+    with pytest.raises(InputError, match=r"marks.*viseme"):
         list(voice.stream("Hello.", marks=("viseme",)))
 
 

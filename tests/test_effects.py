@@ -26,7 +26,7 @@ def test_gain_scales_and_clips():
 
 def test_fade_ramps_the_ends_only_whatever_the_chunk_size(voice):
     ones = np.ones(4000, np.float32)
-    fade = Fade(voice.addon, FadeOptions(fade_in_ms=2, fade_out_ms=2))
+    fade = Fade(voice.addon.context(), FadeOptions(fade_in_ms=2, fade_out_ms=2))
     whole = np.concatenate([c.data for c in fade.stream(chunks(ones, 4000), {}, Request())])
     split = np.concatenate([c.data for c in fade.stream(chunks(ones, 100), {}, Request())])
     np.testing.assert_array_equal(whole, split)

@@ -24,7 +24,7 @@ SEED_EXAMPLE = [
 
 def test_seed_example_parses_and_builds(voice):
     nodes = parse_stack(SEED_EXAMPLE)
-    (pipeline,) = build_stack(nodes, voice.addon)
+    (pipeline,) = build_stack(nodes, voice.addon.context())
     assert isinstance(pipeline, StreamablePipeline)
     assert isinstance(pipeline.sequence_block, SequenceBlockContainer)
     assert isinstance(pipeline.streamable_block, StreamableStack)

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.addon import Addon
 from blocks.components.network_block import bind_shapes
 from blocks.components.windowed import chunk_sizes
 from blocks.config import AddonConfig, ScheduleConfig
+from blocks.context import BlockContext
 from blocks.contracts import Contract, TensorSpec, network_contract
-from blocks.core import Chunk, Request, StreamableBlock, Tensors
+from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context
 from blocks.registry import register
 
 
@@ -71,10 +71,9 @@ class AttentionDecoder(StreamableBlock):
         writes = (TensorSpec("token_starts", "int64", 1), TensorSpec("attention_durations", "int64", 1))
         return Contract(reads, writes)
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        super().__init__(addon, options)
-        assert addon is not None, "AttentionDecoder needs an addon"
-        self.network = addon.network(self.options.network)
+    def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(context, options)
+        self.network = needs_context(self, context).network(self.options.network)
         outputs = set(self.network.output_names)
         self.carried = [n for n in self.network.input_names if f"{n}_next" in outputs]
 
@@ -95,7 +94,7 @@ class AttentionDecoder(StreamableBlock):
         inputs.pop("durations", None)
         state = self.initial_state(inputs)
         fixed = {n: inputs[n] for n in self.network.input_names if n not in state}
-        schedule = request.schedule or opts.schedule or self.addon.config.schedule
+        schedule = request.schedule or opts.schedule or needs_context(self, self.context).schedule
         sizes = chunk_sizes(schedule)
         wanted, position, pending, tokens = next(sizes), 0, [], []
         starts: list[int] = []

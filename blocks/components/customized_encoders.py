@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.addon import Addon
-from blocks.components.encoders import encoders_contract
+from blocks.components.encoders import encoder_names, encoders_contract
 from blocks.components.network_block import feeds_for
 from blocks.config import AddonConfig
+from blocks.context import BlockContext
 from blocks.contracts import Contract
-from blocks.core import Request, SequenceBlock, Tensors
+from blocks.core import Request, SequenceBlock, Tensors, needs_context
 from blocks.registry import register
 
 
@@ -42,13 +42,13 @@ class CustomizedEncodersOptions(BaseModel):
 class _TunedSession:
     """One ONNX network in a fully optimised, cached session."""
 
-    def __init__(self, addon: Addon, name: str, threads: int, cache: Path) -> None:
+    def __init__(self, context: BlockContext, name: str, threads: int, cache: Path) -> None:
         import onnxruntime as ort
 
-        self.network = addon.network(name)  # validated declaration (and fallback runner)
+        self.network = context.network(name)  # validated declaration (and fallback runner)
         source = self.network.path
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-        cached = cache / f"{addon.name}-{name}-{digest}.opt.onnx"
+        cached = cache / f"{context.name}-{name}-{digest}.opt.onnx"
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads
@@ -74,17 +74,15 @@ class CustomizedEncoders(SequenceBlock):
 
     Options = CustomizedEncodersOptions
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        super().__init__(addon, options)
-        assert addon is not None, "CustomizedEncoders needs an addon"
-        names = self.options.networks or addon.networks_with_role("encoder")
-        if not names:
-            raise ValueError(f"addon {addon.name!r} declares no network with role 'encoder'")
+    def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(context, options)
+        context = needs_context(self, context)
+        names = encoder_names(context, self.options.networks)
         root = self.options.cache_dir or os.environ.get("VOXSTACK_CACHE") or tempfile.gettempdir()
         cache = Path(root) / "voxstack-ort"
         self.runners = [
-            _TunedSession(addon, n, self.options.threads, cache) if addon.config.networks[n].format == "onnx"
-            else addon.network(n)
+            _TunedSession(context, n, self.options.threads, cache) if context.network_config(n).format == "onnx"
+            else context.network(n)
             for n in names
         ]
 

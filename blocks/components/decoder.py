@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.addon import Addon
 from blocks.components.windowed import windowed
 from blocks.config import ScheduleConfig
-from blocks.core import Chunk, Request, StreamableBlock, Tensors
+from blocks.context import BlockContext
+from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context
 from blocks.registry import register
 
 
@@ -37,11 +37,11 @@ class FrameNetworkBlock(StreamableBlock):
     role = "decoder"
     samples_per_frame = 1
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        super().__init__(addon, options)
-        assert addon is not None, f"{type(self).__name__} needs an addon"
-        name = self.options.network or self._default_network(addon)
-        self.network = addon.network(name)
+    def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(context, options)
+        context = needs_context(self, context)
+        name = self.options.network or self._default_network(context)
+        self.network = context.network(name)
         self.frame_inputs = [n for n in self.network.input_names if n != self.options.mask_input]
         self.frame_input = self.frame_inputs[0]
         self.output = self.network.output_names[0]
@@ -49,11 +49,11 @@ class FrameNetworkBlock(StreamableBlock):
         self.has_mask = self.options.mask_input in self.network.input_names
         self.samples_per_frame = self.options.frames_per_input
 
-    def _default_network(self, addon: Addon) -> str:
-        found = addon.networks_with_role(self.role)
+    def _default_network(self, context: BlockContext) -> str:
+        found = context.networks_with_role(self.role)
         if len(found) != 1:
             raise ValueError(
-                f"{type(self).__name__}: addon {addon.name!r} has {len(found)} networks with role "
+                f"{type(self).__name__}: addon {context.name!r} has {len(found)} networks with role "
                 f"{self.role!r} ({found}); name one with the 'network' option"
             )
         return found[0]
@@ -79,7 +79,7 @@ class FrameNetworkBlock(StreamableBlock):
     ) -> Iterator[Chunk]:
         if upstream is None:
             raise ValueError(f"{type(self).__name__} needs an upstream StreamableBlock")
-        schedule = request.schedule or self.options.schedule or self.addon.config.schedule
+        schedule = request.schedule or self.options.schedule or needs_context(self, self.context).schedule
 
         def run(frames: np.ndarray) -> np.ndarray:
             return self.run_frames(frames, request)
@@ -115,10 +115,9 @@ class Vocoder(FrameNetworkBlock):
 
     role = "vocoder"
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        super().__init__(addon, options)
-        assert addon is not None
-        self.samples_per_frame = addon.config.hop_length
+    def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(context, options)
+        self.samples_per_frame = needs_context(self, context).hop_length
 
     def run_frames(self, frames: np.ndarray, request: Request | None = None) -> np.ndarray:
         return super().run_frames(frames, request).reshape(-1).astype(np.float32, copy=False)

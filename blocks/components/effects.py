@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.core import Chunk, Request, StreamableBlock, Tensors
+from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context
+from blocks.errors import AddonError
 from blocks.registry import register
 
 
@@ -55,8 +56,9 @@ class Fade(StreamableBlock):
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
-        assert upstream is not None and self.addon is not None, "Fade needs an upstream and an addon"
-        rate = self.addon.config.sample_rate
+        if upstream is None:
+            raise AddonError("Fade needs an upstream StreamableBlock")
+        rate = needs_context(self, self.context).sample_rate
         fade_in = _ramp(int(rate * self.options.fade_in_ms / 1000))
         fade_out = _ramp(int(rate * self.options.fade_out_ms / 1000))[::-1]
         for chunk in upstream:

@@ -6,12 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from blocks.addon import Addon
 from blocks.components.network_block import feeds_for
 from blocks.config import AddonConfig
 from blocks.containers import SequenceBlockContainer
+from blocks.context import BlockContext
 from blocks.contracts import Contract, network_contract
-from blocks.core import Block, Request, SequenceBlock, Tensors
+from blocks.core import Block, Request, SequenceBlock, Tensors, needs_context
+from blocks.errors import AddonError
 from blocks.registry import register
 
 
@@ -26,10 +27,9 @@ class NetworkBlock(SequenceBlock):
 
     Options = NetworkOptions
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        super().__init__(addon, options)
-        assert addon is not None, "a Network block needs an addon"
-        self.network = addon.network(self.options.network)
+    def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(context, options)
+        self.network = needs_context(self, context).network(self.options.network)
 
     @classmethod
     def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
@@ -55,16 +55,11 @@ class Encoders(SequenceBlockContainer):
     Options = EncodersOptions
     slots = {}
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        assert addon is not None, "Encoders needs an addon"
+    def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
         opts = options if options is not None else EncodersOptions()
-        names = opts.networks or addon.networks_with_role("encoder")
-        if not names:
-            raise ValueError(f"addon {addon.name!r} declares no network with role 'encoder'")
-        blocks: list[SequenceBlock] = [
-            NetworkBlock(addon, NetworkOptions(network=name)) for name in names
-        ]
-        super().__init__(addon, opts, blocks)
+        names = encoder_names(needs_context(self, context), opts.networks)
+        blocks: list[SequenceBlock] = [NetworkBlock(context, NetworkOptions(network=name)) for name in names]
+        super().__init__(context, opts, blocks)
 
     @classmethod
     def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
@@ -72,6 +67,14 @@ class Encoders(SequenceBlockContainer):
 
     def children(self) -> list[Block]:
         return list(self.blocks)
+
+
+def encoder_names(context: BlockContext, networks: list[str] | None) -> list[str]:
+    """The named encoder networks, or every one with role ``encoder``; at least one."""
+    names = networks or context.networks_with_role("encoder")
+    if not names:
+        raise AddonError(f"addon {context.name!r} declares no network with role 'encoder'")
+    return names
 
 
 def encoders_contract(networks: list[str] | None, config: AddonConfig, path: str) -> Contract:

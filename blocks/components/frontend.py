@@ -9,16 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel
 
 from blocks.addon import Addon
 from blocks.components import text as textlib
 from blocks.components.espeak import Clause, Espeak
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
-from blocks.core import Request, SequenceBlock, Tensors
+from blocks.core import Tensors
 from blocks.errors import AddonError, InputError
-from blocks.registry import register
+from blocks.frontends import Frontend, register_frontend
 
 _BOS, _EOS, _PAD = "^", "$", "_"
 _LANGUAGE_FLAG = re.compile(r"\([^)]+\)")  # as piper-tts removes them
@@ -50,16 +49,14 @@ class Utterance:
         }
 
 
-@register("EspeakFrontend")
-class EspeakFrontend(SequenceBlock):
+@register_frontend("EspeakFrontend")
+class EspeakFrontend(Frontend):
     """espeak-ng IPA phonemes mapped to the voice's ids (BOS, PAD between ids, EOS).
 
     Characters the voice has no id for are dropped; espeak spells out digits and symbols.
     """
 
-    Options = FrontendConfig
-
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
+    def __init__(self, addon: Addon | None = None, options: FrontendConfig | None = None) -> None:
         super().__init__(addon, options)
         self.id_map = self._load_map(addon)
         self.espeak = Espeak(self.options.voice)
@@ -170,13 +167,6 @@ class EspeakFrontend(SequenceBlock):
             done += length
         return [min(p, len(phonemes) - 1) for p in starts]
 
-    def run(self, inputs: Tensors, request: Request) -> Tensors:
-        """``text`` (a 0-d string array) -> ids of its first utterance."""
-        text = str(np.asarray(inputs["text"]).item())
-        utterance = next(self.utterances(text), None)
-        if utterance is None:
-            raise InputError("text contains nothing that can be spoken")
-        return utterance.tensors()
 
 
 def _period_before(text: str, end: int) -> int | None:

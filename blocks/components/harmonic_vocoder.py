@@ -184,9 +184,9 @@ class HarmonicVocoder(StreamableBlock):
     ) -> Iterator[Chunk]:
         if upstream is None:
             raise ValueError("HarmonicVocoder needs an upstream of frames")
-        config = self.addon.config if self.addon else None
-        rate = config.sample_rate if config else 24000
-        schedule = request.schedule or self.options.schedule or (config.schedule if config else ScheduleConfig())
+        context = self.context
+        rate = context.sample_rate if context else 24000
+        schedule = request.schedule or self.options.schedule or (context.schedule if context else ScheduleConfig())
         sizes = chunk_sizes(schedule)
         synth: HarmonicSynth | None = None
         position = 0

@@ -6,14 +6,12 @@ import functools
 import unicodedata
 from typing import Any
 
-from pydantic import BaseModel
-
 from blocks.addon import Addon
 from blocks.components import text as textlib
 from blocks.components.frontend import EspeakFrontend, Utterance, Word
 from blocks.components.text import Span
-from blocks.core import SequenceBlock
-from blocks.registry import register
+from blocks.config import FrontendConfig
+from blocks.frontends import Frontend, register_frontend
 
 _PAD_ID = 0
 
@@ -22,17 +20,17 @@ def _is_phoneme(char: str) -> bool:
     return unicodedata.category(char)[0] == "L"
 
 
-@register("HibariFrontend")
+@register_frontend("HibariFrontend")
 class HibariFrontend(EspeakFrontend):
     """The hibari G2P (normalisation, lexicon, out-of-vocabulary net) per utterance; ids are
     ``[0, *ids, 0]`` (no pads between phonemes), as the hibari package feeds its model.
 
-    Same interface as EspeakFrontend (``check``, ``split``, ``phonemize``, ``utterances``, ``run``).
+    Same interface as EspeakFrontend (``check``, ``split``, ``phonemize``, ``utterances``).
     The ``voice`` option picks the rules: ``en-gb`` for British, anything else American.
     """
 
-    def __init__(self, addon: Addon | None = None, options: BaseModel | None = None) -> None:
-        SequenceBlock.__init__(self, addon, options)
+    def __init__(self, addon: Addon | None = None, options: FrontendConfig | None = None) -> None:
+        Frontend.__init__(self, addon, options)
         from hibari.g2p import G2P
 
         self.id_map = self._load_map(addon)

@@ -60,7 +60,7 @@ class Upsampler(StreamableBlock):
         total = int(index.shape[0])
         log_scale = inputs[opts.log_scale] if opts.log_scale and request.noise_scale > 0 else None
         rng = request.rng(_NOISE_SALT)
-        schedule = self.addon.config.schedule if self.addon else None
+        schedule = self.context.schedule if self.context else None
         sizes = chunk_sizes(schedule) if schedule else iter(lambda: 256, None)
         position = 0
         while True:

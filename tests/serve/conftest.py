@@ -79,7 +79,8 @@ def serve_config(port: int) -> dict[str, Any]:
              ]},
             {"name": "fixed", "route_prefix": "/fixed", "import_path": "deployments.app:build",
              "args": {"addon": "piper-joe", "groups": [_all_blocks("piper-joe")], "overrides": FIXED_PROFILE},
-             "deployments": [_stage("Ingress"), _stage("Encoders"), _stage("Upsampler-Decoder-Vocoder-Fade-ChunkStats")]},
+             "deployments": [_stage("Ingress"), _stage("Encoders"),
+                             _stage("Upsampler-Decoder-Vocoder-Fade-ChunkStats")]},
         ],
     }
 
