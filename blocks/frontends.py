@@ -35,6 +35,11 @@ class Frontend(abc.ABC):
     def split(self, text: str) -> list[Span]:
         """Utterance spans of checked text: one per sentence (cheap: nothing is phonemized)."""
 
+    def split_sentence(self, sentence: Span, first: bool) -> list[Span]:
+        """Utterance spans of one complete sentence (``first``: the text's first), as ``split`` cuts a
+        whole text: text streamed in is split sentence by sentence as each is confirmed."""
+        return [sentence]
+
     @abc.abstractmethod
     def phonemize(self, span: Span) -> Utterance:
         """The span's phoneme ids and words."""

@@ -89,7 +89,15 @@ class EspeakFrontend(Frontend):
     def split(self, text: str) -> list[Span]:
         """Utterance spans of already-checked text (cheap: no phonemization): whole sentences, unless
         the opt-in ``max_utterance_chars`` or ``first_utterance_chars`` options cut them."""
-        return textlib.utterances(text, self.options.max_utterance_chars, self.options.first_utterance_chars)
+        return [piece for number, sentence in enumerate(textlib.sentences(text))
+                for piece in self.split_sentence(sentence, first=number == 0)]
+
+    def split_sentence(self, sentence: Span, first: bool) -> list[Span]:
+        """One sentence's utterances: whole, unless ``max_utterance_chars`` or (for the ``first``)
+        ``first_utterance_chars`` cut it."""
+        options = self.options
+        return textlib.sentence_utterances(sentence, options.max_utterance_chars,
+                                           options.first_utterance_chars if first else None)
 
     def utterances(self, text: str) -> Iterator[Utterance]:
         """Check, split and phonemize ``text``, lazily, utterance by utterance."""

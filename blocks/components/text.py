@@ -85,12 +85,21 @@ def utterances(text: str, max_chars: int | None = None, first_chars: int | None 
     """
     result: list[Span] = []
     for sentence in sentences(text):
-        pieces = [sentence]
-        if first_chars and not result:
-            pieces = _first_clauses(sentence, first_chars)
-        for piece in pieces:
-            result += _capped(piece, max_chars) if max_chars else [piece]
+        result += sentence_utterances(sentence, max_chars, first_chars if not result else None)
     return result
+
+
+def sentence_utterances(sentence: Span, max_chars: int | None = None, first_chars: int | None = None) -> list[Span]:
+    """The utterances of one sentence, as ``utterances`` cuts them (``first_chars``: only for a text's first)."""
+    pieces = _first_clauses(sentence, first_chars) if first_chars else [sentence]
+    return [p for piece in pieces for p in (_capped(piece, max_chars) if max_chars else [piece])]
+
+
+def last_clause_break(span: Span) -> int | None:
+    """Offset in ``span.text`` just after its last inner clause boundary (a period after an abbreviation
+    or an initial is none), or None: where a long run with no sentence end yet may be cut."""
+    cuts = _clause_cuts(span)
+    return max(cuts) if cuts else None
 
 
 def halves(span: Span) -> list[Span]:
