@@ -121,14 +121,138 @@ def addons_compile(
         typer.echo(f"{network}: {', '.join(f'{size} -> {path}' for size, path in files.items())}")
 
 
+READY_HELP = "Seconds to wait for every stage to be ready (default 600)."
+METRICS_HELP = "Port of Ray's Prometheus metrics, /metrics (default 8080)."
+
+
 @app.command()
 def serve(
     config: Annotated[Path, typer.Option(help="Serve config file.")] = Path("serve_configs/local.yaml"),
+    timeout: Annotated[float | None, typer.Option(help=READY_HELP)] = None,
+    metrics_port: Annotated[int | None, typer.Option(help=METRICS_HELP)] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port instead of the config's http_options.port.")] = None,
 ) -> None:
-    """Run the voice service on a local Ray (http://127.0.0.1:8000)."""
-    from deployments.run import run_local
+    """Run the voice service on a local Ray (http://127.0.0.1:8000) until Ctrl-C."""
+    from deployments.config import ConfigError
+    from deployments.rollout import DEFAULT_READY_TIMEOUT_S, NotReady
+    from deployments.run import DEFAULT_METRICS_PORT, run_local
 
-    run_local(config)
+    try:
+        run_local(config, DEFAULT_READY_TIMEOUT_S if timeout is None else timeout,
+                  DEFAULT_METRICS_PORT if metrics_port is None else metrics_port, port)
+    except (ConfigError, NotReady) as error:
+        fail(str(error), 1)
+
+
+def _client_env() -> None:
+    """Environment of a Ray client; call before Ray is imported (it reads the auth mode once)."""
+    import os
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    token = Path.home() / ".ray" / "auth_token"  # where a local ray.init keeps the cluster's token
+    if "RAY_AUTH_MODE" not in os.environ and (token.exists() or "RAY_AUTH_TOKEN" in os.environ
+                                             or "RAY_AUTH_TOKEN_PATH" in os.environ):
+        os.environ["RAY_AUTH_MODE"] = "token"  # Ray sends it only to a cluster it finds itself, not to --address
+
+
+def _connect(address: str | None) -> None:
+    import ray
+
+    try:
+        ray.init(address=address or "auto", log_to_driver=False)
+    except (ConnectionError, ValueError, RuntimeError) as error:
+        fail(f"cannot reach the Ray cluster at {address or 'auto'}: {error} "
+             "(voxstack serve prints the address to give --address)", 1)
+
+
+def _apply(raw: dict, address: str | None, timeout: float | None) -> None:
+    from deployments.config import ConfigError
+    from deployments.rollout import DEFAULT_READY_TIMEOUT_S, NotReady, deploy
+
+    _connect(address)
+    try:
+        deploy(raw, DEFAULT_READY_TIMEOUT_S if timeout is None else timeout,
+               progress=lambda line: typer.echo(f"voxstack: {line}"))
+    except (ConfigError, NotReady) as error:
+        fail(str(error), 1)
+
+
+@app.command("deploy")
+def deploy_command(
+    config: Annotated[Path, typer.Argument(help="Serve config file to apply.")],
+    address: Annotated[str | None, typer.Option(help="Ray address (default: $RAY_ADDRESS or the local one).")] = None,
+    timeout: Annotated[float | None, typer.Option(help=READY_HELP)] = None,
+) -> None:
+    """Apply a serve config to a running service, as `serve deploy` does, and wait until it serves.
+
+    Weights, limits and autoscaling change in place; a changed stage starts new replicas and the old
+    ones finish their streams first.
+    """
+    _client_env()
+    from deployments.config import ConfigError, load_config
+
+    try:
+        raw, _ = load_config(config)
+    except ConfigError as error:
+        fail(str(error))
+    _apply(raw, address, timeout)
+    typer.echo(f"voxstack: {config} applied")
+
+
+ab_app = typer.Typer(no_args_is_help=True, help="A/B tests: move weights live, compare variants.")
+app.add_typer(ab_app, name="ab")
+
+
+@ab_app.command("weights")
+def ab_weights(
+    shares: Annotated[list[str], typer.Argument(help="ENCODER=SHARE, e.g. piper-joe.CustomizedEncoders=0.5.")],
+    config: Annotated[Path, typer.Option(help="The serve config the service runs.")] = Path("serve_configs/ab.yaml"),
+    app_name: Annotated[str | None, typer.Option("--app", help="Application (when several have the encoder).")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray address (default: $RAY_ADDRESS or the local one).")] = None,
+    timeout: Annotated[float | None, typer.Option(help=READY_HELP)] = None,
+    save: Annotated[bool, typer.Option(help="Also write the new weights into the config file.")] = False,
+) -> None:
+    """Give encoder variants their share of their addon's clients, live (no replica restarts).
+
+    The addon's other variants split the rest in their old proportions; clients whose bucket does
+    not move keep their variant.
+    """
+    _client_env()
+    import yaml
+
+    from deployments.ab import parse_shares, weights_of, with_shares
+    from deployments.config import ConfigError, load_config
+
+    try:
+        raw, _ = load_config(config)
+        changed = with_shares(raw, parse_shares(shares), app_name)
+    except ConfigError as error:
+        fail(str(error))
+    _apply(changed, address, timeout)
+    for name, weights in weights_of(changed).items():
+        typer.echo(f"voxstack: {name} weights now {weights}")
+    if save:
+        config.write_text(yaml.safe_dump(changed, sort_keys=False), encoding="utf-8")
+
+
+@ab_app.command("report")
+def ab_report(
+    metrics: Annotated[list[str] | None, typer.Option(
+        help="Prometheus endpoint of each node (repeat for several).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Per addon and variant: requests, errors, first audio p50/p99, real-time factor, and a significance test."""
+    from deployments.ab_report import fetch, parse, report, table
+    from deployments.run import DEFAULT_METRICS_PORT
+
+    urls = metrics or [f"http://127.0.0.1:{DEFAULT_METRICS_PORT}/metrics"]
+    try:
+        result = report(parse(fetch(urls)))
+    except OSError as error:
+        fail(f"cannot read metrics from {urls}: {error}", 1)
+    if not result["variants"]:
+        fail(f"no voxstack requests in the metrics at {urls} yet (Ray exports them every few seconds)", 1)
+    typer.echo(json.dumps(result, indent=2) if json_out else table(result))
 
 
 if __name__ == "__main__":

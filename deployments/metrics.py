@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ray.serve.metrics import Counter, Histogram
 
-_LATENCY = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0]
+_LATENCY = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4,
+            0.5, 0.75, 1.0, 2.0, 5.0]
+"""Fine below 200 ms, where first audio lies: A/B reports compare variants bucket by bucket."""
 _RATIO = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0]
 
 

@@ -1,0 +1,139 @@
+"""``voxstack serve`` run as a user runs it: a subprocess with its own Ray, ports and temp folder.
+
+Every process it starts (Ray's included) is in the subprocess's own session; stopping it sends SIGTERM
+(Serve and Ray shut down), then kills whatever of that session is left. Nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+VOXSTACK = str(Path(sys.executable).parent / "voxstack")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def client_env(temp: str) -> dict[str, str]:
+    """The environment of a voxstack command: its own Ray temp folder, no inherited Ray address."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
+    env.update({"RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+class CliService:
+    """``voxstack serve --config CONFIG`` on free HTTP and metrics ports."""
+
+    def __init__(self, config: str, *extra: str) -> None:
+        self.temp = tempfile.mkdtemp(prefix="vxcli")
+        self.port, self.metrics_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.log = Path(self.temp) / "serve.log"
+        self.args = [VOXSTACK, "serve", "--config", config, "--port", str(self.port),
+                     "--metrics-port", str(self.metrics_port), *extra]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.address = ""
+        self.ready_s = 0.0
+
+    def start(self, timeout_s: float = 400) -> CliService:
+        started = time.monotonic()
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(self.args, cwd=ROOT, env=client_env(self.temp), stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        while "voxstack: serving" not in self.output():
+            assert self.process.poll() is None, f"voxstack serve exited {self.process.returncode}:\n{self.output()}"
+            assert time.monotonic() - started < timeout_s, f"not serving after {timeout_s} s:\n{self.output()}"
+            time.sleep(0.5)
+        self.ready_s = time.monotonic() - started
+        found = re.search(r"Ray at (\S+) ", self.output())
+        assert found, self.output()
+        self.address = found.group(1)
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def command(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        """Another voxstack command on this machine (e.g. ``deploy``), with this service's Ray temp folder."""
+        return subprocess.run([VOXSTACK, *args], cwd=ROOT, env=client_env(self.temp), capture_output=True,
+                              text=True, timeout=timeout_s)
+
+    def replica_pids(self) -> set[int]:
+        """The pids of this service's Serve replicas."""
+        import psutil
+
+        pids = set()
+        assert self.process is not None
+        for proc in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                title = " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
+            if "ServeReplica:" in title:
+                pids.add(proc.pid)
+        return pids
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        try:  # whatever of its session is left (Ray's agents)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def __enter__(self) -> CliService:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+
+def ndjson_stream(url: str, client: str, text: str, model: str = "piper-joe",
+                  timeout_s: float = 120) -> dict[str, Any]:
+    """One NDJSON stream: its variant (header and start line), audio samples, and whether it ended cleanly."""
+    started = time.monotonic()
+    result: dict[str, Any] = {"client": client, "samples": 0, "end": None, "error": None, "first_s": None}
+    with httpx.stream("POST", f"{url}/v1/stream", headers={"x-voxstack-client": client},
+                      json={"model": model, "input": text}, timeout=timeout_s) as response:
+        result["status"] = response.status_code
+        result["variant"] = response.headers.get("x-voxstack-variant")
+        for line in response.iter_lines():
+            if not line:
+                continue
+            record = httpx.Response(200, content=line).json()
+            if record["type"] == "start":
+                result["start_variant"] = record["variant"]
+            elif record["type"] == "audio":
+                if result["first_s"] is None:
+                    result["first_at"] = time.monotonic()
+                    result["first_s"] = result["first_at"] - started
+                result["samples"] += record["samples"]
+            elif record["type"] == "end":
+                result["end"] = record
+            elif record["type"] == "error":
+                result["error"] = record["error"]
+    result["ended_at"] = time.monotonic()
+    return result
