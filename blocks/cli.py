@@ -51,13 +51,16 @@ def synthesize(
     noise_scale: Annotated[float | None, typer.Option(help="Prior noise scale.")] = None,
     noise_w: Annotated[float | None, typer.Option(help="Duration noise scale.")] = None,
     marks: Annotated[Path | None, typer.Option(help="Write speech marks (JSON lines) here.")] = None,
+    ssml: Annotated[bool, typer.Option("--ssml", help="The text (or file) is SSML (<speak>...</speak>).")] = False,
 ) -> None:
     """Synthesize TEXT into a WAV file, streaming utterance by utterance."""
     content = read_text(text, file)
     try:
         voice = load_addon(addon)
         stream = voice.stream(content, seed=seed, length_scale=length_scale,
-                              noise_scale=noise_scale, noise_w=noise_w)
+                              noise_scale=noise_scale, noise_w=noise_w,
+                              marks=("sentence", "word", "ssml") if ssml else ("sentence", "word"),
+                              text_type="ssml" if ssml else "text")
         first = next(stream)
     except (InputError, AddonError) as error:
         fail(str(error))

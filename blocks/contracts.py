@@ -48,9 +48,12 @@ class Contract:
         return {spec.name for spec in self.reads}
 
 
+CONTROL_TENSORS = (TensorSpec("duration_scales", "float32", 1), TensorSpec("gains", "float32", 1),
+                   TensorSpec("pitch_scales", "float32", 1), TensorSpec("pauses", "float32", 1))
+"""Per-span controls beside the ids (SSML rate, volume, pitch, breaks): see ``blocks.controls``."""
 UTTERANCE_TENSORS = (TensorSpec("input", "int64", 2), TensorSpec("input_lengths", "int64", 1),
-                     TensorSpec("scales", "float32", 1))
-"""What every utterance starts with: its phoneme ids, their count, and (noise, length, noise_w)."""
+                     TensorSpec("scales", "float32", 1), *CONTROL_TENSORS)
+"""What every utterance starts with: its phoneme ids, their count, (noise, length, noise_w), its controls."""
 
 
 def network_contract(name: str, config: AddonConfig, path: str) -> Contract:

@@ -93,6 +93,11 @@ class Block(abc.ABC):  # noqa: B024 - abstract through its two subclasses
         """The tensors this block reads and writes, given its options (default: none)."""
         return Contract()
 
+    @classmethod
+    def controls(cls, options: Any) -> frozenset[str]:
+        """The per-span controls (``blocks.controls.CONTROLS``) this block honours, given its options."""
+        return frozenset()
+
     def children(self) -> list[Block]:
         return []
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from blocks.config import ScheduleConfig, SynthesisDefaults
 from blocks.errors import InputError
 
-MarkType = Literal["sentence", "word", "phoneme"]
-MARK_TYPES: tuple[MarkType, ...] = ("sentence", "word", "phoneme")
+MarkType = Literal["sentence", "word", "phoneme", "ssml"]
+MARK_TYPES: tuple[MarkType, ...] = ("sentence", "word", "phoneme", "ssml")
 
 
 class VoiceOptions(BaseModel):
@@ -30,7 +30,7 @@ class VoiceOptions(BaseModel):
     noise_w: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
     """Scale of the duration predictor's noise."""
     marks: tuple[MarkType, ...] = ("sentence", "word")
-    """Speech mark types to send with the audio (none: no marks)."""
+    """Speech mark types to send with the audio (none: no marks); ``ssml``: at each SSML ``<mark>``."""
 
 
 class SynthesisOptions(VoiceOptions):

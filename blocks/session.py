@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from blocks import controls, ssml, ssml_plan
 from blocks.backends.base import Tally
 from blocks.components import text as textlib
 from blocks.core import Chunk, Request, Tensors
@@ -68,6 +69,10 @@ class Job:
     options: SynthesisOptions
     """Resolved options (no ``None`` scale)."""
     request_id: str
+    controls: dict[str, np.ndarray] | None = None
+    """Per-id control tensors (``blocks.controls``); None: neutral."""
+    marks: tuple[ssml_plan.SsmlMark, ...] = ()
+    """SSML ``<mark>`` marks within the utterance."""
 
     def request(self, cancelled: Callable[[], bool] | None = None, tally: Tally | None = None) -> Request:
         """The blocks' per-utterance context."""
@@ -83,6 +88,7 @@ class Job:
         options = self.options
         tensors["scales"] = np.asarray([options.noise_scale, options.length_scale, options.noise_w],
                                        dtype=np.float32)
+        tensors.update(self.controls if self.controls is not None else controls.neutral(len(self.utterance.ids)))
         return tensors
 
 
@@ -96,7 +102,7 @@ class Session:
     """One request: validated options, the utterance plan, and the pieces of audio with their marks."""
 
     def __init__(self, addon: Addon, frontend: Frontend, text: str, options: SynthesisOptions,
-                 request_id: str | None = None, tally: Tally | None = None) -> None:
+                 request_id: str | None = None, tally: Tally | None = None, text_type: str = "text") -> None:
         self.text = text
         self.options = options.resolved(addon.config.defaults)
         self.frontend = frontend
@@ -104,8 +110,16 @@ class Session:
         self.sample_rate = addon.config.sample_rate
         self.seconds_per_frame = addon.config.hop_length / addon.config.sample_rate
         self.request_id = request_id or uuid.uuid4().hex[:12]
-        self.spans = frontend.split(frontend.check(text))
-        self.byte = ByteOffsets(text)
+        self.document = self._document(addon, text, text_type)
+        """The parsed SSML (``text_type="ssml"``): the spoken text, its controls, marks and offsets."""
+        if self.document is None:
+            self.spans = frontend.split(frontend.check(text))
+            self.byte = ByteOffsets(text)
+        else:
+            self.spans = ssml_plan.spans(self.document, frontend, frontend.check(self.document.text))
+            self.byte = self.document.offsets()
+        self._planned = 0
+        """Spoken-text offset up to which breaks and marks went with an utterance."""
         self.tally = tally if tally is not None else Tally()
         self.samples = 0
         """Samples produced so far."""
@@ -113,6 +127,20 @@ class Session:
     @property
     def seconds(self) -> float:
         return self.samples / self.sample_rate
+
+    @staticmethod
+    def _document(addon: Addon, text: str, text_type: str) -> ssml.Document | None:
+        """The SSML document of ``text`` (None for plain text); SSML the addon cannot honour is refused."""
+        if text_type == "text":
+            return None
+        if text_type != "ssml":
+            raise InputError(f"text_type must be 'text' or 'ssml', got {text_type!r}")
+        document = ssml.parse(text)
+        honoured = controls.honoured(addon.stack_nodes)
+        if missing := document.used() - honoured:
+            raise ssml.SsmlError(f"addon {addon.name!r} cannot honour SSML {', '.join(sorted(missing))} "
+                                 f"(it honours: {', '.join(sorted(honoured)) or 'none'})")
+        return document
 
     def jobs(self) -> Iterator[Job]:
         """Utterances with something to say, phonemized one at a time, each within the model's limit."""
@@ -124,14 +152,19 @@ class Session:
                 if len(utterance.ids) <= NOTHING_TO_SAY:
                     continue
                 if pending is not None:
-                    yield self._job(pending, index, pending_sentence, final=False)
+                    yield self._job(pending, index, pending_sentence, final=False, until=utterance.span.start)
                     index += 1
                 pending, pending_sentence = utterance, sentence
         if pending is not None:
             yield self._job(pending, index, pending_sentence, final=True)
 
-    def _job(self, utterance: Utterance, index: int, sentence: int, final: bool) -> Job:
-        return Job(utterance, index, sentence, final, self.options, self.request_id)
+    def _job(self, utterance: Utterance, index: int, sentence: int, final: bool, until: int | None = None) -> Job:
+        if self.document is None:
+            return Job(utterance, index, sentence, final, self.options, self.request_id)
+        utterance, tensors, marks = ssml_plan.shape(self.document, self.frontend, utterance, self._planned,
+                                                    None if final else until, self.seconds_per_frame)
+        self._planned = until if until is not None else self._planned
+        return Job(utterance, index, sentence, final, self.options, self.request_id, tensors, marks)
 
     def _fit(self, utterance: Utterance) -> Iterator[Utterance]:
         """The utterance whole if the model takes it, else its halves (at a clause, or a word), recursively."""
@@ -179,7 +212,8 @@ class Track:
         types = session.options.marks
         if types and (starts := frame_starts(self.board)) is not None:
             marks = utterance_marks(self.job.utterance, starts, session.seconds_per_frame,
-                                    self.start / session.sample_rate * 1000, session.byte, types)[self.sent:]
+                                    self.start / session.sample_rate * 1000, session.byte, types,
+                                    self.job.marks)[self.sent:]
             self.sent += len(marks)
         piece = AudioChunk(chunk.data, session.sample_rate, session.samples, self.job.sentence,
                            len(session.spans), chunk.last and self.job.final, marks)

@@ -74,9 +74,9 @@ class Voice:
             pass
 
     def session(self, text: str, options: SynthesisOptions, request_id: str | None = None,
-                tally: Tally | None = None) -> Session:
-        """The request's session: its utterance plan, marks and tally."""
-        return Session(self.addon, self.frontend, text, options, request_id, tally)
+                tally: Tally | None = None, text_type: str = "text") -> Session:
+        """The request's session: its utterance plan, marks and tally (``text_type="ssml"``: SSML)."""
+        return Session(self.addon, self.frontend, text, options, request_id, tally, text_type)
 
     def stream(
         self,
@@ -90,14 +90,16 @@ class Voice:
         cancelled: Callable[[], bool] | None = None,
         tally: Tally | None = None,
         request_id: str | None = None,
+        text_type: str = "text",
     ) -> Iterator[AudioChunk]:
         """Yield audio chunks as soon as each exists; utterances are phonemized one at a time.
 
         ``tally``, if given, counts the elements the networks carried (padding waste in fixed mode).
+        ``text_type="ssml"`` reads ``text`` as SSML (the supported subset: README, "SSML").
         """
         options = options_from(seed=seed, length_scale=length_scale, noise_scale=noise_scale, noise_w=noise_w,
                                marks=tuple(marks), schedule=schedule)
-        session = self.session(text, options, request_id, tally)
+        session = self.session(text, options, request_id, tally, text_type)
         for job in session.jobs():
             tensors = job.tensors()
             track = session.track(job, tensors)

@@ -35,6 +35,8 @@ class StreamRequest(VoiceOptions):
     input: str
     voice: str = "default"
     sample_format: Literal["s16le", "f32le"] = "s16le"
+    text_type: Literal["text", "ssml"] = "text"
+    """``ssml``: ``input`` is SSML (the supported subset of Amazon Polly's; README, "SSML")."""
 
     def options(self) -> SynthesisOptions:
         """The synthesis options of this request (the HTTP-only fields left out)."""

@@ -151,6 +151,16 @@ class EspeakFrontend(Frontend):
                     masked = masked[:dot] + " " + masked[dot + 1 :]
         return said if masked == text else self.espeak.clauses(masked)
 
+    def phoneme_ids(self, phonemes: str, strict: bool = True) -> list[int]:
+        """The ids of a phoneme string as ``phonemize`` lays them out (each followed by the pad id);
+        a character the voice has no id for is an InputError naming it."""
+        ids: list[int] = []
+        for char in phonemes:
+            if char not in self.id_map and strict:
+                raise InputError(f"phoneme {char!r} (U+{ord(char):04X}) is not one of this voice's phonemes")
+            self._append(ids, char)
+        return ids
+
     def _append(self, ids: list[int], char: str) -> None:
         if char in self.id_map:
             ids += self.id_map[char]

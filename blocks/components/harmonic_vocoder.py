@@ -16,12 +16,15 @@ chunk arrives, which needs the utterance's frame count (``meta["frames"]`` or a 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from blocks import controls
 from blocks.components.windowed import chunk_sizes
-from blocks.config import ScheduleConfig
+from blocks.config import AddonConfig, ScheduleConfig
+from blocks.contracts import Contract, TensorSpec
 from blocks.core import Chunk, Request, StreamableBlock, Tensors
 from blocks.registry import register
 
@@ -168,6 +171,8 @@ class HarmonicVocoderOptions(BaseModel):
     """Upper bound of the log magnitudes before exponentiation."""
     schedule: ScheduleConfig | None = None
     """Frames per step (default: the addon's): an upstream chunk is vocoded in these pieces."""
+    pitch: bool = False
+    """Scale each frame's f0 by its id's ``pitch_scales`` entry (SSML ``pitch``); needs ``durations``."""
 
 
 @register("HarmonicVocoder")
@@ -178,6 +183,17 @@ class HarmonicVocoder(StreamableBlock):
     """
 
     Options = HarmonicVocoderOptions
+
+    @classmethod
+    def contract(cls, options: Any, config: AddonConfig, path: str) -> Contract:
+        if not options.pitch:
+            return Contract()
+        return Contract((TensorSpec("durations", rank=None), TensorSpec(controls.DURATION_SCALES, "float32", 1),
+                         TensorSpec(controls.PITCH_SCALES, "float32", 1)))
+
+    @classmethod
+    def controls(cls, options: Any) -> frozenset[str]:
+        return frozenset({"pitch"} if options.pitch else ())
 
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
@@ -190,6 +206,8 @@ class HarmonicVocoder(StreamableBlock):
         sizes = chunk_sizes(schedule)
         synth: HarmonicSynth | None = None
         position = 0
+        ratio = (context.hop_length if context else self.options.hop) / self.options.hop
+        pitch: np.ndarray | None = None
         for chunk in upstream:
             if synth is None:
                 total = chunk.meta.get("frames") or (chunk.start + chunk.length if chunk.last else None)
@@ -198,9 +216,14 @@ class HarmonicVocoder(StreamableBlock):
                 opts = self.options
                 synth = HarmonicSynth(int(total), request.rng(NOISE_SALT), rate, opts.hop, opts.voiced_hz,
                                       opts.max_hz, opts.cap)
+                pitch = controls.pitch_track(inputs, ratio) if opts.pitch else None  # durations exist now
             data = chunk.data[0] if chunk.data.ndim == 3 else chunk.data
             if data.ndim != 2 or not chunk.length:
                 data = np.zeros((PARTS * synth.bins + 1, 0), np.float32)
+            elif pitch is not None:  # f0 is the last channel
+                data = data.copy()
+                scale = pitch[np.minimum(np.arange(synth.received, synth.received + data.shape[-1]), pitch.size - 1)]
+                data[-1] *= scale
             begin = 0
             while True:
                 stop = min(data.shape[-1], begin + next(sizes))

@@ -11,6 +11,7 @@ from blocks.components import text as textlib
 from blocks.components.frontend import EspeakFrontend, Utterance, Word
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
+from blocks.errors import InputError
 from blocks.frontends import Frontend, register_frontend
 
 _PAD_ID = 0
@@ -41,6 +42,15 @@ class HibariFrontend(EspeakFrontend):
         """Phoneme groups and phoneme count of ``text`` read alone."""
         said = self.g2p(text)
         return max(1, len(_groups(said))), max(1, sum(map(_is_phoneme, said)))
+
+    def phoneme_ids(self, phonemes: str, strict: bool = True) -> list[int]:
+        """The ids of a phoneme string in this voice's symbols (no pads); an unknown one is an InputError."""
+        ids: list[int] = []
+        for char in phonemes:
+            if char not in self.id_map and strict:
+                raise InputError(f"phoneme {char!r} (U+{ord(char):04X}) is not one of this voice's phonemes")
+            ids += self.id_map.get(char, [])
+        return ids
 
     def phonemize(self, span: Span) -> Utterance:
         phonemes = self.g2p(span.text) if span.text.strip() else ""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from blocks import controls
 from blocks.components.windowed import chunk_sizes
 from blocks.config import AddonConfig
 from blocks.contracts import Contract, TensorSpec
@@ -33,7 +34,8 @@ class UpsamplerOptions(BaseModel):
 class Upsampler(StreamableBlock):
     """Yields ``encoding + noise * exp(log_scale) * noise_scale`` frame by frame, in chunks.
 
-    Each ``extra`` encoding, repeated alike, is concatenated after it along the channels.
+    Each ``extra`` encoding, repeated alike, is concatenated after it along the channels. Each id's
+    duration is scaled by its ``duration_scales`` entry (SSML ``rate``), as ``blocks.controls`` rules.
 
     The noise is drawn frame-major from one generator per utterance, so any chunking of
     the same utterance gives the same frames.
@@ -46,7 +48,12 @@ class Upsampler(StreamableBlock):
         names = [options.encoding, options.durations, *options.extra]
         if options.log_scale:
             names.append(options.log_scale)
-        return Contract(tuple(TensorSpec(name, rank=3) for name in names))
+        return Contract((*(TensorSpec(name, rank=3) for name in names),
+                         TensorSpec(controls.DURATION_SCALES, "float32", 1)))
+
+    @classmethod
+    def controls(cls, options: Any) -> frozenset[str]:
+        return frozenset({"rate"})
 
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
@@ -54,7 +61,7 @@ class Upsampler(StreamableBlock):
         opts = self.options
         encoding = inputs[opts.encoding]
         extra = [inputs[name] for name in opts.extra]
-        durations = np.asarray(inputs[opts.durations]).reshape(-1)
+        durations = controls.durations(inputs, opts.durations)
         repeats = np.maximum(durations, 0).astype(np.int64)
         index = np.repeat(np.arange(repeats.shape[0]), repeats)
         total = int(index.shape[0])
