@@ -9,6 +9,7 @@ through Serve's public ``serve.status()`` and, per application, the ingress's ``
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,10 @@ from deployments.config import Deployment, ServeConfig, validate_config
 
 DEFAULT_READY_TIMEOUT_S = 600.0
 """Long enough for every shipped CPU config to warm up on a two-core machine (ab.yaml takes about a minute)."""
+
+
+APPLICATION = "(application)"
+"""The stage name of an application Serve has not built yet."""
 
 
 class NotReady(TimeoutError):
@@ -101,8 +106,10 @@ def why_waiting(deployment: Deployment | None) -> str | None:
 class Readiness:
     """Serve's view of a config's applications, summarised stage by stage."""
 
-    def __init__(self, config: ServeConfig, since: float = 0.0) -> None:
+    def __init__(self, config: ServeConfig, since: float = 0.0, http_url: str | None = None) -> None:
         self.config = config
+        self.http_url = http_url
+        """The proxies' address, when known: ``healthz`` is then also asked over HTTP, route by route."""
         self.since = since
         """Applications last deployed before this Unix time are still on an older config."""
         self.options = {(app.name, d.name): d for app in config.applications for d in app.deployments}
@@ -120,12 +127,12 @@ class Readiness:
             if overview is None or overview.status != "RUNNING":
                 self.deploying.append(app.name)
             if overview is None:
-                states.append(StageState(app.name, "(application)", 0, 1, "NOT_STARTED", "not deployed yet"))
+                states.append(StageState(app.name, APPLICATION, 0, 1, "NOT_STARTED", "not deployed yet"))
                 continue
             if overview.status == "DEPLOY_FAILED":
                 raise NotReady(f"application {app.name} failed to deploy: {overview.message}")
             if overview.last_deployed_time_s + 1.0 < self.since or not overview.deployments:
-                states.append(StageState(app.name, "(application)", 0, 1, str(overview.status),
+                states.append(StageState(app.name, APPLICATION, 0, 1, str(overview.status),
                                          overview.message or "building the application"))
                 continue
             for name, deployment in overview.deployments.items():
@@ -149,38 +156,52 @@ class Readiness:
         for app in self.config.applications:
             try:
                 answer = serve.get_app_handle(app.name).healthz.remote().result(timeout_s=10)
-                if getattr(answer, "status_code", None) != 200:
+                if getattr(answer, "status_code", None) != 200 or not self._http_ok(app.route_prefix):
                     waiting.append(app.name)
             except Exception:  # not routable yet, or a stage still starting
                 waiting.append(app.name)
         return waiting
+
+    def _http_ok(self, route_prefix: str) -> bool:
+        if self.http_url is None:
+            return True
+        url = f"{self.http_url}{route_prefix.rstrip('/')}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return bool(response.status == 200)
+        except OSError:  # refused, 404 before the route exists, 503 while starting
+            return False
 
     def explain(self, states: list[StageState]) -> str:
         lines = []
         for s in states:
             if s.ready:
                 continue
-            reason = why_waiting(self.options.get((s.app, s.name))) if s.name != "(application)" else None
+            reason = why_waiting(self.options.get((s.app, s.name))) if s.name != APPLICATION else None
             detail = reason or s.message or s.status
             lines.append(f"  {s.app}/{s.name}: {s.running} of {s.target} replicas running ({s.status}); {detail}")
         return "\n".join(lines)
 
 
 def summary(states: list[StageState]) -> str:
-    replicas = sum(min(s.running, s.target) for s in states)
-    return (f"{replicas} of {sum(s.target for s in states)} replicas ready, "
-            f"{sum(s.ready for s in states)} of {len(states)} stages ready")
+    stages = [s for s in states if s.name != APPLICATION]
+    building = sorted({s.app for s in states if s.name == APPLICATION})
+    replicas = sum(min(s.running, s.target) for s in stages)
+    line = (f"{replicas} of {sum(s.target for s in stages)} replicas ready, "
+            f"{sum(s.ready for s in stages)} of {len(stages)} stages ready")
+    return line + (f", building applications {building}" if building else "")
 
 
 def wait_ready(config: ServeConfig, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
-               progress: Callable[[str], None] = print, since: float = 0.0, poll_s: float = 1.0) -> float:
+               progress: Callable[[str], None] = print, since: float = 0.0, poll_s: float = 1.0,
+               http_url: str | None = None) -> float:
     """Wait until every stage has its starting replicas and every ingress answers ``healthz``.
 
     Prints progress when it changes; returns the seconds waited. Raises NotReady after ``timeout_s``
     naming each stage that is not ready and why (e.g. a resource no node has), or at once when an
     application fails to deploy.
     """
-    readiness = Readiness(config, since)
+    readiness = Readiness(config, since, http_url)
     started = time.monotonic()
     if since:
         time.sleep(poll_s)  # let Serve's control loop take up a config it was just given
@@ -207,10 +228,10 @@ def wait_ready(config: ServeConfig, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
 
 
 def deploy(raw: dict[str, Any], timeout_s: float | None = DEFAULT_READY_TIMEOUT_S,
-           progress: Callable[[str], None] = print) -> ServeConfig:
+           progress: Callable[[str], None] = print, http_url: str | None = None) -> ServeConfig:
     """Apply a config on the connected Ray; wait for readiness unless ``timeout_s`` is None."""
     since = time.time()
     config = submit(raw)
     if timeout_s is not None:
-        wait_ready(config, timeout_s, progress, since)
+        wait_ready(config, timeout_s, progress, since, http_url=http_url)
     return config

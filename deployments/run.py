@@ -49,8 +49,9 @@ def run_local(config_path: Path, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
         say(f"Ray at {context.address_info['gcs_address']} (voxstack deploy --address ...); "
             f"metrics at http://127.0.0.1:{metrics_port}/metrics")
         started = time.monotonic()
-        rollout(raw, timeout_s, progress=say)
         http = config.http_options
+        host = "127.0.0.1" if http.host in ("0.0.0.0", "::") else http.host
+        rollout(raw, timeout_s, progress=say, http_url=f"http://{host}:{http.port}")
         say(f"serving {[a.name for a in config.applications]} on http://{http.host}:{http.port} "
             f"(ready in {time.monotonic() - started:.0f} s)")
         while True:

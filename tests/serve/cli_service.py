@@ -51,11 +51,18 @@ class CliService:
         self.address = ""
         self.ready_s = 0.0
 
-    def start(self, timeout_s: float = 400) -> CliService:
-        started = time.monotonic()
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start ``voxstack serve`` without waiting for it."""
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(self.args, cwd=ROOT, env=client_env(self.temp), stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)
+        return self.process
+
+    def start(self, timeout_s: float = 400) -> CliService:
+        """Start ``voxstack serve`` and wait until it says it serves."""
+        started = time.monotonic()
+        self.launch()
+        assert self.process is not None
         while "voxstack: serving" not in self.output():
             assert self.process.poll() is None, f"voxstack serve exited {self.process.returncode}:\n{self.output()}"
             assert time.monotonic() - started < timeout_s, f"not serving after {timeout_s} s:\n{self.output()}"
@@ -120,6 +127,9 @@ def ndjson_stream(url: str, client: str, text: str, model: str = "piper-joe",
                       json={"model": model, "input": text}, timeout=timeout_s) as response:
         result["status"] = response.status_code
         result["variant"] = response.headers.get("x-voxstack-variant")
+        if response.status_code != 200:
+            result["error"] = response.read().decode(errors="replace")
+            return result
         for line in response.iter_lines():
             if not line:
                 continue
