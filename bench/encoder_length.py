@@ -2,7 +2,8 @@
 
 Each length runs in a fresh process (so one length's memory arena does not hide the next one's): the
 piper-joe ``encoders`` network of the dynamic profile, fed real phoneme ids (a phonemized text,
-repeated to the length). Peak memory is the resident size sampled during the first call at that
+repeated to the length). Time: wall clock and process CPU time (all threads; less sensitive to other
+load on the machine), medians. Peak memory: the resident size sampled during the first call at that
 length, above the resident size just before it.
 
 Run: ``python -m bench.encoder_length [--lengths 250 500 ...] [--repeats 3] [--out bench/results]``.
@@ -94,15 +95,17 @@ def measure_one(length: int, repeats: int) -> dict[str, Any]:
         start = time.perf_counter()
         network.run(feeds(ids))
         first = time.perf_counter() - start
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = network.run(feeds(ids))
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     frames = int(np.asarray(out["durations"]).sum())
     return {
         "ids": length,
         "ms": round(statistics.median(times) * 1000, 1),
+        "cpu_ms": round(statistics.median(cpu) * 1000, 1),
         "first_ms": round(first * 1000, 1),
         "peak_mib": round((sampler.peak - before) / 2**20, 1),
         "frames": frames,
@@ -118,9 +121,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, left = plt.subplots(figsize=(7, 4))
     lengths = [r["ids"] for r in rows]
-    left.plot(lengths, [r["ms"] for r in rows], "o-", color="tab:blue", label="time (ms)")
+    left.plot(lengths, [r["cpu_ms"] for r in rows], "o-", color="tab:blue", label="CPU time")
+    left.plot(lengths, [r["ms"] for r in rows], "o:", color="tab:cyan", label="wall time")
     left.set_xlabel("phoneme ids in one utterance")
     left.set_ylabel("encoder time (ms)", color="tab:blue")
+    left.legend(loc="upper left")
     right = left.twinx()
     right.plot(lengths, [r["peak_mib"] for r in rows], "s--", color="tab:red", label="peak memory (MiB)")
     right.set_ylabel("peak memory above idle (MiB)", color="tab:red")
