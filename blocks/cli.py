@@ -258,5 +258,25 @@ def ab_report(
     typer.echo(json.dumps(result, indent=2) if json_out else table(result))
 
 
+@app.command()
+def wyoming(
+    uri: Annotated[str, typer.Option(help="Where Wyoming clients connect (tcp://HOST:PORT or unix://PATH).")]
+    = "tcp://127.0.0.1:10200",
+    service: Annotated[str, typer.Option(help="The running voxstack service.")] = "http://127.0.0.1:8000",
+) -> None:
+    """Speak the Wyoming protocol (Home Assistant) for the running service: it bridges to /v1/stream/ws."""
+    import asyncio
+    import logging
+
+    from deployments.wyoming_bridge import serve_wyoming
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    typer.echo(f"voxstack: Wyoming on {uri}, speaking through {service}")
+    try:
+        asyncio.run(serve_wyoming(uri, service))
+    except KeyboardInterrupt:
+        pass
+
+
 if __name__ == "__main__":
     app()

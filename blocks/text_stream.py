@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -42,18 +41,12 @@ class TextStream(Session):
 
     def __init__(self, addon: Addon, frontend: Frontend, options: SynthesisOptions, request_id: str | None = None,
                  tally: Tally | None = None, long_run_chars: int = LONG_RUN_CHARS) -> None:
+        # the Session's own set-up (options, limits, tally, clock...), on a stand-in text replaced below
+        super().__init__(addon, frontend, ".", options, request_id, tally)
         self.text = ""
         """Every fragment received, concatenated: mark offsets count into it."""
         self.cleaned = ""
         """The same text as the frontend reads it (same length)."""
-        self.options = options.resolved(addon.config.defaults)
-        self.frontend = frontend
-        self.limit = addon.max_sequence_length()
-        self.sample_rate = addon.config.sample_rate
-        self.seconds_per_frame = addon.config.hop_length / addon.config.sample_rate
-        self.request_id = request_id or uuid.uuid4().hex[:12]
-        self.tally = tally if tally is not None else Tally()
-        self.samples = 0
         self.spans: list[Span] = []
         """Utterance spans released so far (their index is a Job's ``sentence``)."""
         self.byte = ByteOffsets("")

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Header
+from fastapi import FastAPI, Header, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -38,6 +38,7 @@ from deployments.metrics import ServiceMetrics
 from deployments.models import AddonHandles, Models, ServedModel
 from deployments.security import DEFAULT_MAX_BODY_BYTES, AccessMiddleware, AccessPolicy
 from deployments.synthesis import Synthesis
+from deployments.websocket import Socket
 
 CLIENT_HEADER = "x-voxstack-client"
 VARIANT_HEADER = "x-voxstack-variant"
@@ -73,6 +74,16 @@ class IngressConfig(BaseModel):
     """Larger request bodies answer 413."""
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed by CORS (empty: CORS off); ``$VOXSTACK_CORS_ORIGINS`` adds more."""
+    max_sockets: int = Field(default=16, ge=1)
+    """``/v1/stream/ws`` sockets open at once on one replica; more are closed with 1013."""
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest client frame on a socket; a larger one closes it with 1009."""
+    socket_deadline_s: float = Field(default=3600.0, gt=0)
+    """Longest a socket may stay open."""
+    socket_pace_ahead_s: float | None = Field(default=30.0, gt=0)
+    """Audio seconds a socket may run ahead of real-time playback: a client that never reads is paced."""
+    send_timeout_s: float = Field(default=10.0, gt=0)
+    """A socket whose client takes no audio frame for this long is closed with 1008."""
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=32)
@@ -84,6 +95,7 @@ class Ingress:
         self.models = Models(addons)
         self.metrics = ServiceMetrics()
         self.streams: set[Synthesis] = set()
+        self.sockets: set[Socket] = set()
         self.reconfigure({})
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -182,6 +194,11 @@ class Ingress:
                                      "seconds": round(synthesis.seconds, 4)})
 
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers=self._headers(synthesis, variant))
+
+    @app.websocket("/v1/stream/ws")
+    async def stream_ws(self, websocket: WebSocket) -> None:
+        """Text streamed in, audio out as sentences complete (protocol: deployments/websocket.py)."""
+        await Socket(self, websocket).run()
 
     async def _open(self, model: ServedModel, voice: str, text: str, options: SynthesisOptions,
                     client: str | None) -> tuple[Synthesis, str, float]:

@@ -59,7 +59,8 @@ class ServedModel:
         """The addon's ``/v1/models`` entry."""
         config = self.addon.config
         return {"id": config.name, "object": "model", "owned_by": "voxstack", "version": config.version,
-                "voices": config.voices, "sample_rate": config.sample_rate, "variants": sorted(self.encoders)}
+                "voices": config.voices, "sample_rate": config.sample_rate, "variants": sorted(self.encoders),
+                "language": config.frontend.voice, "description": config.description}
 
 
 class Models:

@@ -32,6 +32,8 @@ KEY_FILE_ENV = "VOXSTACK_API_KEY_FILE"
 CORS_ENV = "VOXSTACK_CORS_ORIGINS"
 PUBLIC_PATHS = frozenset({"/healthz", "/"})
 PUBLIC_PREFIXES = ("/static/",)
+SUBPROTOCOL_PREFIX = "bearer."
+"""A WebSocket client that cannot set headers (a browser) offers the subprotocol ``bearer.<key>``."""
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 """Room for the 20,000-character input limit even when every character is JSON-escaped (six bytes each)."""
 
@@ -97,6 +99,9 @@ class AccessMiddleware:
         self._cors: tuple[tuple[str, ...], ASGIApp] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -111,16 +116,37 @@ class AccessMiddleware:
             self._cors = (origins, cors)
         await self._cors[1](scope, receive, send)
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _refusal(self, scope: Scope) -> str | None:
+        """Why the request lacks the API key (None: it may pass)."""
         key = self.policy.api_key
-        if key is not None and not is_public(scope.get("path", "")):
-            given = _header(scope, b"authorization") or ""
-            scheme, _, token = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-                message = "missing API key" if not given else "invalid API key"
-                await _json_error(send, 401, f"{message}: send 'Authorization: Bearer <key>'",
-                                  "authentication_error", None, {"WWW-Authenticate": "Bearer"})
-                return
+        if key is None or is_public(scope.get("path", "")):
+            return None
+        given = _header(scope, b"authorization") or ""
+        scheme, _, token = given.partition(" ")
+        if scope["type"] == "websocket" and not given:  # browsers cannot set headers on a WebSocket
+            offered = [p for p in scope.get("subprotocols") or [] if p.startswith(SUBPROTOCOL_PREFIX)]
+            scheme, token, given = "bearer", offered[0][len(SUBPROTOCOL_PREFIX):] if offered else "", "".join(offered)
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode()):
+            return None
+        return "missing API key" if not given else "invalid API key"
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket without the key is accepted only to hear a JSON error and close with 1008."""
+        if (refusal := self._refusal(scope)) is None:
+            await self.app(scope, receive, send)
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        message = f"{refusal}: send 'Authorization: Bearer <key>' or the subprotocol '{SUBPROTOCOL_PREFIX}<key>'"
+        body = {"type": "error", "error": {"message": message, "type": "authentication_error", "param": None}}
+        await send({"type": "websocket.send", "text": json.dumps(body)})
+        await send({"type": "websocket.close", "code": 1008, "reason": refusal})
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (refusal := self._refusal(scope)) is not None:
+            await _json_error(send, 401, f"{refusal}: send 'Authorization: Bearer <key>'",
+                              "authentication_error", None, {"WWW-Authenticate": "Bearer"})
+            return
         await self._limited(scope, receive, send)
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:

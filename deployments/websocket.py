@@ -1,0 +1,287 @@
+"""``/v1/stream/ws``: text streamed in over a WebSocket, audio streamed out as its sentences complete.
+
+The client sends JSON text frames: ``start`` (first, once), then ``text`` fragments cut anywhere,
+``flush``, ``clear`` (barge-in) and ``end``. The server answers ``start``, binary audio frames (the
+``sample_format`` of ``start``), ``marks``, ``flushed``, ``cleared``, ``end`` (then a normal close) and
+``error``. What is said is the TextStream's (blocks/text_stream.py); this module only moves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from blocks.errors import InputError
+from blocks.options import SynthesisOptions, VoiceOptions
+from blocks.text_stream import TextStream
+from deployments.api import ApiError, error_body
+from deployments.audio import SAMPLE_FORMATS
+from deployments.security import SUBPROTOCOL_PREFIX
+from deployments.text_synthesis import IDLE, TextSynthesis
+
+if TYPE_CHECKING:
+    from deployments.ingress import Ingress
+    from deployments.models import ServedModel
+
+log = logging.getLogger("ray.serve")
+
+NORMAL = 1000
+UNSUPPORTED = 1003
+"""A binary frame from the client."""
+INVALID_DATA = 1007
+"""A frame that is not UTF-8 JSON."""
+POLICY = 1008
+"""Out of order (text before ``start``, a second ``start``), an unknown type, a bad field or API key,
+or a client that stopped reading."""
+TOO_BIG = 1009
+"""A frame over ``max_frame_bytes``."""
+SERVER_ERROR = 1011
+TRY_LATER = 1013
+"""More sockets than ``max_sockets``."""
+
+
+class Start(VoiceOptions):
+    """The first message: what to speak with."""
+
+    type: Literal["start"]
+    model: str | None = None
+    voice: str = "default"
+    sample_format: Literal["s16le", "f32le"] = "s16le"
+
+    def options(self) -> SynthesisOptions:
+        return SynthesisOptions(**self.model_dump(include=set(VoiceOptions.model_fields)))
+
+
+class Text(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["flush", "clear", "end"]
+
+
+class Refused(Exception):
+    """A client mistake that ends the socket with ``code`` and a JSON error."""
+
+    def __init__(self, code: int, message: str, param: str | None = None,
+                 kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.code, self.message, self.param, self.kind = code, message, param, kind
+
+
+def parse(message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """One client frame as a JSON object with a ``type``; a Refused naming what is wrong otherwise."""
+    if message.get("bytes") is not None:
+        raw = message["bytes"]
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(INVALID_DATA, "a binary frame that is not UTF-8; send JSON text frames") from None
+        raise Refused(UNSUPPORTED, "binary frames are not accepted; send JSON text frames")
+    text = message.get("text") or ""
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise Refused(TOO_BIG, f"a frame over the limit of {max_bytes} bytes; send text in smaller fragments")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise Refused(INVALID_DATA, f"malformed JSON: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise Refused(POLICY, "each message is a JSON object with a string 'type'", "type")
+    return data
+
+
+def validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise Refused(POLICY, f"{data['type']}: {where}: {first['msg']}", where) from None
+
+
+class Socket:
+    """One client's conversation: a TextStream, the Synthesis that speaks it, and a writer task."""
+
+    def __init__(self, ingress: Ingress, websocket: WebSocket) -> None:
+        self.ingress = ingress
+        self.config = ingress.config
+        self.ws = websocket
+        self.send_lock = asyncio.Lock()
+        self.stream: TextStream | None = None
+        self.synthesis: TextSynthesis | None = None
+        self.writer: asyncio.Task[None] | None = None
+        self.model: ServedModel | None = None
+        self.variant = ""
+        self.pack: Any = None
+        self.sent = 0
+        """Samples sent to the client."""
+        self.flushes: list[int] = []
+        """Utterance counts at each unanswered flush: answered once those utterances are sent."""
+        self.opened = time.perf_counter()
+        self.outcome = "failed"
+
+    async def run(self) -> None:
+        """Serve the socket until its end, a client error, or a disconnect; every stage stops with it."""
+        protocols = self.ws.scope.get("subprotocols") or []
+        offered = next((p for p in protocols if p.startswith(SUBPROTOCOL_PREFIX)), None)
+        await self.ws.accept(subprotocol=offered)
+        sockets = self.ingress.sockets
+        try:
+            if len(sockets) >= self.config.max_sockets:
+                raise Refused(TRY_LATER, f"busy: {len(sockets)} sockets open; retry later", None, "rate_limit_error")
+            sockets.add(self)
+            await self._receive()
+        except Refused as refused:
+            await self._refuse(refused)
+        except (WebSocketDisconnect, RuntimeError):  # the client left (or the socket closed after its end)
+            if self.outcome != "ok":
+                self.outcome = "cancelled"
+        finally:
+            sockets.discard(self)
+            await self._stop()
+            if self.variant:
+                self.ingress.metrics.outcome(self.variant, "ws", self.outcome)
+
+    async def _receive(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            data = parse(message, self.config.max_frame_bytes)
+            kind = data["type"]
+            if self.stream is None and kind != "start":
+                raise Refused(POLICY, f"'{kind}' before 'start': the first message must be start", "type")
+            if kind == "start":
+                if self.stream is not None:
+                    raise Refused(POLICY, "a second 'start': one stream per socket", "type")
+                await self._start(validated(Start, data))
+            elif kind == "text":
+                self._feed(TextStream.feed, validated(Text, data).text)
+            elif kind in ("flush", "clear", "end"):
+                validated(Command, data)
+                await getattr(self, f"_{kind}")()
+            else:
+                raise Refused(POLICY, f"unknown message type {kind!r}; valid: start, text, flush, clear, end", "type")
+
+    async def _start(self, start: Start) -> None:
+        try:
+            model = self.ingress.models.get(start.model)
+        except ApiError as error:
+            raise Refused(POLICY, error.message, error.param) from None
+        if start.voice not in model.addon.config.voices:
+            raise Refused(POLICY, f"voice {start.voice!r} is not one of {model.addon.config.voices}", "voice")
+        self.model = model
+        self.variant = model.router.choose(self.ws.headers.get("x-voxstack-client"))
+        self.stream = TextStream(model.addon, model.frontend, start.options())
+        self.pack = SAMPLE_FORMATS[start.sample_format]
+        await self._send_json({"type": "start", "model": model.name, "variant": self.variant,
+                               "sample_rate": model.sample_rate, "sample_format": start.sample_format,
+                               "request_id": self.stream.request_id})
+        self._begin()
+
+    def _begin(self) -> None:
+        """A synthesis of the stream (again, after a clear) and the task that sends its audio."""
+        assert self.model is not None and self.stream is not None
+        config = self.config
+        self.synthesis = TextSynthesis(self.stream, self.model.encoders[self.variant], self.model.tail,
+                                       config.lookahead, config.socket_deadline_s, config.socket_pace_ahead_s)
+        self.writer = asyncio.create_task(self._write(self.synthesis))
+
+    def _feed(self, change: Callable[..., None], *args: Any) -> None:
+        """Apply a TextStream method, then wake the synthesis."""
+        assert self.stream is not None and self.synthesis is not None
+        try:
+            change(self.stream, *args)
+        except InputError as error:
+            raise Refused(POLICY, f"text: {error}", "text") from None
+        self.synthesis.wake()
+
+    async def _flush(self) -> None:
+        assert self.stream is not None
+        self._feed(TextStream.flush)
+        self.flushes.append(len(self.stream.spans))
+
+    async def _end(self) -> None:
+        self._feed(TextStream.end)
+
+    async def _clear(self) -> None:
+        """Barge-in: stop the audio in flight in every stage, drop the buffer, then say so."""
+        assert self.stream is not None
+        await self._stop()
+        self.stream.clear()
+        self.stream.samples = self.sent  # marks time the audio the client got
+        self.flushes.clear()
+        self._begin()
+        await self._send_json({"type": "cleared"})
+
+    async def _stop(self) -> None:
+        if self.writer is not None and not self.writer.done():
+            self.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.writer
+        if self.synthesis is not None:
+            await self.synthesis.close()
+
+    async def _write(self, synthesis: TextSynthesis) -> None:
+        """Send the synthesis' audio and marks; the socket's end when the stream ends."""
+        try:
+            async for piece in synthesis:
+                if piece is IDLE:
+                    await self._flushed(None)
+                    continue
+                await self._flushed(piece.utterance)
+                if piece.marks:
+                    await self._send_json({"type": "marks", "marks": piece.marks})
+                await self._send(self.pack(piece.samples))
+                self.sent += int(piece.samples.shape[0])
+            await self._flushed(None)
+            await self._send_json({"type": "end", "samples": self.sent,
+                                   "seconds": round(self.sent / synthesis.session.sample_rate, 4)})
+            self.outcome = "ok"
+            await self.ws.close(NORMAL)
+        except asyncio.CancelledError:
+            raise
+        except Refused as refused:
+            await self._refuse(refused)
+        except (WebSocketDisconnect, RuntimeError):
+            self.outcome = "cancelled"
+        except Exception as error:
+            kind = "invalid_request_error" if isinstance(error, InputError) else "server_error"
+            await self._refuse(Refused(SERVER_ERROR, f"{type(error).__name__}: {error}", None, kind))
+
+    async def _flushed(self, utterance: int | None) -> None:
+        """Answer each flush whose utterances are all sent (``None``: everything released is)."""
+        while self.flushes and (utterance is None or utterance >= self.flushes[0]):
+            self.flushes.pop(0)
+            await self._send_json({"type": "flushed"})
+
+    async def _send(self, data: bytes) -> None:
+        """One audio frame; a client that has not taken it within ``send_timeout_s`` is closed."""
+        try:
+            async with self.send_lock:
+                await asyncio.wait_for(self.ws.send_bytes(data), self.config.send_timeout_s)
+        except TimeoutError:
+            raise Refused(POLICY, f"the client took no audio for {self.config.send_timeout_s} s") from None
+
+    async def _send_json(self, record: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(json.dumps(record, ensure_ascii=False))
+
+    async def _refuse(self, refused: Refused) -> None:
+        """Send the JSON error and close with its code (if the client is still there)."""
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            return
+        with contextlib.suppress(Exception):
+            await self._send_json({"type": "error", **error_body(refused.message, refused.kind, refused.param)})
+            await self.ws.close(refused.code, refused.message[:120])

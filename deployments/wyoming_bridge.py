@@ -1,0 +1,242 @@
+"""The Wyoming protocol (Home Assistant's voice protocol) in front of the running service.
+
+``voxstack wyoming`` runs this bridge: it speaks Wyoming to its clients and ``/v1/stream/ws`` to the
+service, so everything but the protocol runs in Serve (routing, limits, metrics, every stage).
+
+- ``describe`` → ``info``: one TTS program whose voices are the served addons (``GET /v1/models``), with
+  their languages and sample rates, and ``supports_synthesize_streaming``.
+- ``synthesize`` → ``audio-start``, ``audio-chunk`` × N, ``audio-stop`` at the addon's rate (16-bit mono).
+- ``synthesize-start``, ``synthesize-chunk`` × N, ``synthesize-stop`` → audio as sentences complete, then
+  ``synthesize-stopped``; a ``synthesize`` inside a stream (sent for older servers) is ignored.
+- ``ping`` → ``pong``; any other event is logged and ignored: the connection stays up.
+- A failure (an unknown voice, a service error) is answered with an ``error`` event; the connection stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event, async_read_event
+from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler, AsyncServer
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
+
+from deployments.security import load_api_key
+
+log = logging.getLogger("voxstack.wyoming")
+
+ATTRIBUTION = Attribution(name="voxstack", url="")
+WIDTH, CHANNELS = 2, 1
+"""Wyoming audio: 16-bit little-endian mono (the socket's ``s16le``)."""
+
+
+def wyoming_language(espeak_voice: str) -> str:
+    """``en-us`` → ``en_US`` (Home Assistant's language codes)."""
+    language, _, region = espeak_voice.partition("-")
+    return f"{language}_{region.upper()}" if region else language
+
+
+@dataclass(frozen=True)
+class Voice:
+    name: str
+    language: str
+    sample_rate: int
+    description: str
+
+
+class Service:
+    """The running voxstack service, as the bridge reaches it."""
+
+    def __init__(self, url: str, api_key: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.ws_url = self.url.replace("http", "ws", 1) + "/v1/stream/ws"
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._voices: list[Voice] | None = None
+
+    async def voices(self) -> list[Voice]:
+        """The served addons (asked once, then remembered; asked again while the service is not up)."""
+        if self._voices is None:
+            models = await asyncio.to_thread(self._models)
+            self._voices = [Voice(m["id"], wyoming_language(m.get("language", "en")), int(m["sample_rate"]),
+                                  m.get("description", "")) for m in models]
+        return self._voices
+
+    def _models(self) -> list[dict[str, Any]]:
+        request = urllib.request.Request(self.url + "/v1/models", headers=self.headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return list(json.loads(response.read())["data"])
+
+    async def voice(self, wanted: SynthesizeVoice | None) -> Voice:
+        """The voice a request names (by addon name, else by language), the first addon when it names none."""
+        voices = await self.voices()
+        if wanted is None or (wanted.name is None and wanted.language is None):
+            return voices[0]
+        if wanted.name is not None:
+            found = [v for v in voices if v.name == wanted.name]
+        else:
+            found = [v for v in voices if v.language.lower().startswith(str(wanted.language).lower().replace("-", "_"))]
+        if not found:
+            asked = wanted.name if wanted.name is not None else f"language {wanted.language}"
+            raise LookupError(f"no voice {asked!r}; voices: {[v.name for v in voices]}")
+        return found[0]
+
+    async def open(self, voice: Voice) -> ClientConnection:
+        """A socket that speaks ``voice`` (``start`` sent)."""
+        ws = await connect(self.ws_url, additional_headers=self.headers, compression=None, max_size=None,
+                           proxy=None)
+        await ws.send(json.dumps({"type": "start", "model": voice.name, "sample_format": "s16le", "marks": []}))
+        return ws
+
+    async def info(self) -> Info:
+        voices = [TtsVoice(name=v.name, attribution=ATTRIBUTION, installed=True, version=None,
+                           description=f"{v.description} ({v.sample_rate} Hz)".strip(), languages=[v.language])
+                  for v in await self.voices()]
+        program = TtsProgram(name="voxstack", attribution=ATTRIBUTION, installed=True, version=None,
+                             description="voxstack streaming text-to-speech", voices=voices,
+                             supports_synthesize_streaming=True)
+        return Info(tts=[program])
+
+
+class Handler(AsyncEventHandler):
+    """One Wyoming client connection."""
+
+    def __init__(self, service: Service, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.service = service
+        self.lock = asyncio.Lock()
+        self.socket: ClientConnection | None = None
+        self.pump: asyncio.Task[None] | None = None
+        self.streaming = False
+
+    async def run(self) -> None:
+        """As the library's, except that a malformed event is answered with an error, not a dropped connection."""
+        try:
+            while True:
+                try:
+                    event = await async_read_event(self.reader)
+                except (ValueError, KeyError, UnicodeDecodeError) as error:
+                    await self._write(Error(text=f"malformed event: {error}", code="malformed-event").event())
+                    continue
+                if event is None:
+                    break
+                await self.handle_event(event)
+        finally:
+            await self.disconnect()
+            self.writer.close()
+
+    async def handle_event(self, event: Event) -> bool:
+        try:
+            await self._handle(event)
+        except Exception as error:  # answered; the connection stays up
+            log.warning("wyoming %s failed: %s: %s", event.type, type(error).__name__, error)
+            await self._stop_socket()
+            self.streaming = False
+            await self._write(Error(text=f"{type(error).__name__}: {error}", code=type(error).__name__).event())
+        return True
+
+    async def _handle(self, event: Event) -> None:
+        if Describe.is_type(event.type):
+            await self._write((await self.service.info()).event())
+        elif Ping.is_type(event.type):
+            await self._write(Pong(text=Ping.from_event(event).text).event())
+        elif Synthesize.is_type(event.type):
+            if not self.streaming:  # inside a stream it only repeats the chunks, for older servers
+                synthesize = Synthesize.from_event(event)
+                await self._begin(synthesize.voice)
+                await self._send({"type": "text", "text": synthesize.text})
+                await self._finish()
+        elif SynthesizeStart.is_type(event.type):
+            await self._stop_socket()
+            self.streaming = True
+            await self._begin(SynthesizeStart.from_event(event).voice)
+        elif SynthesizeChunk.is_type(event.type):
+            if self.streaming:
+                await self._send({"type": "text", "text": SynthesizeChunk.from_event(event).text})
+        elif SynthesizeStop.is_type(event.type):
+            if self.streaming:
+                self.streaming = False
+                await self._finish()
+                await self._write(SynthesizeStopped().event())
+        else:
+            log.info("wyoming: ignored an event of unknown type %r", event.type)
+
+    async def _begin(self, wanted: SynthesizeVoice | None) -> None:
+        """Open the service socket and start relaying its audio."""
+        voice = await self.service.voice(wanted)
+        self.socket = await self.service.open(voice)
+        self.pump = asyncio.create_task(self._relay(self.socket, voice))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        assert self.socket is not None
+        await self.socket.send(json.dumps(message))
+
+    async def _finish(self) -> None:
+        """End the text and wait until its audio has been relayed."""
+        await self._send({"type": "end"})
+        assert self.pump is not None
+        pump, self.pump = self.pump, None
+        try:
+            await pump
+        finally:
+            await self._stop_socket()
+
+    async def _relay(self, ws: ClientConnection, voice: Voice) -> None:
+        """The service's audio as Wyoming audio events: start, chunks, stop; its error raised."""
+        timestamp = 0
+        async for message in ws:
+            if isinstance(message, bytes):
+                await self._write(AudioChunk(rate=voice.sample_rate, width=WIDTH, channels=CHANNELS,
+                                             audio=message, timestamp=timestamp).event())
+                timestamp += len(message) * 1000 // (WIDTH * voice.sample_rate)
+                continue
+            record = json.loads(message)
+            if record["type"] == "start":
+                await self._write(AudioStart(rate=voice.sample_rate, width=WIDTH, channels=CHANNELS).event())
+            elif record["type"] == "end":
+                await self._write(AudioStop(timestamp=timestamp).event())
+                return
+            elif record["type"] == "error":
+                raise RuntimeError(record["error"]["message"])
+        raise ConnectionError("the service closed the stream before its end")
+
+    async def _stop_socket(self) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(BaseException):
+                await self.pump
+            self.pump = None
+        if self.socket is not None:
+            with contextlib.suppress(Exception):
+                await self.socket.close()
+            self.socket = None
+
+    async def _write(self, event: Event) -> None:
+        async with self.lock:
+            await self.write_event(event)
+
+    async def disconnect(self) -> None:
+        await self._stop_socket()
+
+
+async def serve_wyoming(uri: str, service_url: str, ready: asyncio.Event | None = None) -> None:
+    """Run the bridge at ``uri`` (``tcp://host:port``) until cancelled."""
+    service = Service(service_url, load_api_key())
+    server = AsyncServer.from_uri(uri)
+    log.info("wyoming bridge on %s for %s", uri, service_url)
+    await server.start(lambda reader, writer: Handler(service, reader, writer))
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

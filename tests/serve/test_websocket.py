@@ -1,0 +1,206 @@
+"""``/v1/stream/ws``: text streamed in over a WebSocket, through the same Serve graph as ``/v1/stream``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.serve.conftest import LONG_TEXT, Service
+
+TEXT = "Dr. Smith paid $42.50 at 9:30, e.g. for tea. Then we left!"
+STREAM_STAGES = ("Upsampler-Decoder", "Vocoder", "Fade", "ChunkStats")
+
+
+@contextmanager
+def socket(service: Service, prefix: str = "/placed", **headers: str) -> Iterator[ClientConnection]:
+    url = service.url.replace("http://", "ws://") + f"{prefix}/v1/stream/ws"
+    with connect(url, proxy=None, compression=None, max_size=None, additional_headers=headers or None,
+                 open_timeout=30) as ws:
+        yield ws
+
+
+def send(ws: ClientConnection, kind: str, **fields: Any) -> None:
+    ws.send(json.dumps({"type": kind, **fields}))
+
+
+def received(ws: ClientConnection, timeout: float = 120) -> tuple[list[Any], int | None]:
+    """Every message until the server closes (JSON decoded, audio as bytes), and the close code."""
+    messages: list[Any] = []
+    try:
+        while True:
+            message = ws.recv(timeout=timeout)
+            messages.append(message if isinstance(message, bytes) else json.loads(message))
+    except ConnectionClosed as closed:
+        return messages, closed.rcvd.code if closed.rcvd else None
+
+
+def audio(messages: list[Any]) -> np.ndarray:
+    return np.concatenate([np.frombuffer(m, "<f4") for m in messages if isinstance(m, bytes)])
+
+
+def one_shot(service: Service, text: str, prefix: str = "/placed", **options: Any) -> tuple[np.ndarray, list]:
+    body = {"model": "piper-joe", "input": text, "sample_format": "f32le", **options}
+    response = service.http.post(f"{prefix}/v1/stream", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    records = [json.loads(line) for line in response.text.splitlines()]
+    samples = np.concatenate([np.frombuffer(base64.b64decode(r["audio"]), "<f4") for r in records
+                              if r["type"] == "audio"])
+    return samples, [m for r in records if r["type"] == "marks" for m in r["marks"]]
+
+
+def test_fragments_cut_at_every_character_give_the_whole_text_audio(service: Service) -> None:
+    expected, marks = one_shot(service, TEXT, seed=7)
+    with socket(service) as ws:
+        send(ws, "start", model="piper-joe", seed=7, sample_format="f32le")
+        for char in TEXT:
+            send(ws, "text", text=char)
+        send(ws, "end")
+        messages, code = received(ws)
+    assert code == 1000
+    assert messages[0]["type"] == "start" and messages[0]["sample_rate"] == 22050
+    assert messages[-1] == {"type": "end", "samples": expected.shape[0],
+                            "seconds": round(expected.shape[0] / 22050, 4)}
+    assert np.array_equal(audio(messages), expected)
+    assert [m for r in messages if isinstance(r, dict) and r["type"] == "marks" for m in r["marks"]] == marks
+
+
+def test_the_first_sentence_is_spoken_before_the_text_ends(service: Service) -> None:
+    with socket(service) as ws:
+        send(ws, "start", model="piper-joe")
+        send(ws, "text", text="The first sentence is done. And the sec")
+        assert json.loads(ws.recv(timeout=30))["type"] == "start"
+        first = ws.recv(timeout=30)
+        assert isinstance(first, bytes) or json.loads(first)["type"] == "marks"
+        send(ws, "flush")
+        kinds = []
+        while "flushed" not in kinds:
+            message = ws.recv(timeout=30)
+            kinds.append("audio" if isinstance(message, bytes) else json.loads(message)["type"])
+        send(ws, "end")
+        messages, code = received(ws)
+    assert code == 1000 and messages[-1]["type"] == "end"
+    assert not any(isinstance(m, bytes) for m in messages)  # everything was spoken by the flush
+
+
+def test_clear_stops_audio_within_one_chunk_and_the_next_text_is_spoken(service: Service) -> None:
+    quiet = {"noise_scale": 0.0, "noise_w": 0.0}
+    expected, _ = one_shot(service, "A fresh start.", **quiet)
+    with socket(service) as ws:
+        send(ws, "start", model="piper-joe", sample_format="f32le", **quiet)
+        send(ws, "text", text=LONG_TEXT + " ")
+        send(ws, "flush")
+        while not isinstance(ws.recv(timeout=30), bytes):
+            pass
+        send(ws, "clear")
+        late = 0
+        while True:
+            message = ws.recv(timeout=30)
+            if isinstance(message, bytes):
+                late += 1
+            elif json.loads(message)["type"] == "cleared":
+                break
+        assert late <= 1, late  # at most the chunk already on its way
+        send(ws, "text", text="A fresh start.")
+        send(ws, "end")
+        messages, code = received(ws)
+    assert code == 1000
+    assert np.array_equal(audio(messages), expected)
+
+
+def test_a_disconnect_mid_stream_cancels_every_stage(service: Service) -> None:
+    before = {name: service.stats(name) for name in STREAM_STAGES}
+    with socket(service, "") as ws:
+        send(ws, "start")
+        send(ws, "text", text=LONG_TEXT)
+        send(ws, "end")
+        while not isinstance(ws.recv(timeout=30), bytes):
+            pass
+    deadline = time.time() + 10
+    while not all(service.stats(n)["active"] == 0 for n in STREAM_STAGES):
+        assert time.time() < deadline, "a stage kept streaming"
+        time.sleep(0.2)
+    delta = {n: service.stats(n)["cancelled"] - before[n]["cancelled"] for n in STREAM_STAGES}
+    assert delta["ChunkStats"] >= 1, delta
+    assert service.stats("ChunkStats")["completed"] - before["ChunkStats"]["completed"] <= 1
+
+
+BAD = [
+    ("text before start", [{"type": "text", "text": "hi"}], 1008, "before 'start'"),
+    ("second start", [{"type": "start"}, {"type": "start"}], 1008, "second 'start'"),
+    ("unknown type", [{"type": "start"}, {"type": "speak"}], 1008, "unknown message type 'speak'"),
+    ("bad field", [{"type": "start", "seed": -1}], 1008, "seed"),
+    ("unknown voice", [{"type": "start", "voice": "nobody"}], 1008, "voice 'nobody'"),
+    ("binary frame", [b"\x00\x01"], 1003, "binary frames"),
+    ("non-UTF-8 frame", [b"\xff\xfe"], 1007, "not UTF-8"),
+    ("malformed JSON", ["{nope"], 1007, "malformed JSON"),
+    ("oversized frame", [{"type": "start"}, {"type": "text", "text": "a" * 70_000}], 1009, "over the limit"),
+]
+
+
+@pytest.mark.parametrize(("frames", "code", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_closes_with_a_code_and_a_json_error(service: Service, frames: list, code: int,
+                                                        message: str) -> None:
+    with socket(service, "") as ws:
+        for frame in frames:
+            ws.send(json.dumps(frame) if isinstance(frame, dict) else frame)
+        messages, closed = received(ws, 30)
+    errors = [m for m in messages if isinstance(m, dict) and m["type"] == "error"]
+    assert closed == code, messages
+    assert len(errors) == 1 and message in errors[0]["error"]["message"], errors
+    assert set(errors[0]["error"]) == {"message", "type", "param"}
+    assert service.http.get("/healthz").status_code == 200  # everyone else is still served
+
+
+def _ingress(service: Service, **config: Any) -> None:
+    def change(whole: dict[str, Any]) -> None:
+        entry = next(d for a in whole["applications"] if a["name"] == "voxstack"
+                     for d in a["deployments"] if d["name"] == "Ingress")
+        entry["user_config"] = {**entry["user_config"], **config}
+
+    service.redeploy(change)
+    time.sleep(2)  # reconfigure reaches the replica
+
+
+@pytest.fixture
+def small_limits(service: Service) -> Iterator[None]:
+    original = dict(service.deployment("Ingress")["user_config"])
+    _ingress(service, max_sockets=2, socket_pace_ahead_s=1.0)
+    try:
+        yield
+    finally:
+        service.redeploy(lambda whole: next(d for a in whole["applications"] if a["name"] == "voxstack"
+                                            for d in a["deployments"] if d["name"] == "Ingress")
+                         .update(user_config=original))
+
+
+def test_more_sockets_than_the_maximum_are_refused_and_a_client_that_never_reads_is_paced(
+        service: Service, small_limits: None) -> None:
+    with socket(service, "") as first, socket(service, "") as second:
+        for ws in (first, second):
+            send(ws, "start")
+            assert json.loads(ws.recv(timeout=30))["type"] == "start"
+        with socket(service, "") as third:
+            messages, code = received(third, 30)
+        assert code == 1013 and "busy" in messages[0]["error"]["message"]
+        assert messages[0]["error"]["type"] == "rate_limit_error"
+        send(first, "text", text=LONG_TEXT)
+        send(first, "end")
+        time.sleep(4)  # the client reads nothing for 4 s
+        samples = 0
+        try:
+            while True:
+                message = first.recv(timeout=0.2)
+                samples += len(message) // 2 if isinstance(message, bytes) else 0
+        except TimeoutError:
+            pass
+    # paced at 1 s ahead of real time: about 5 s of the text's 40 s sent in those 4 s
+    assert 22050 * 2 < samples < 22050 * 8, samples / 22050
