@@ -1,6 +1,6 @@
 """ctypes binding to the espeak-ng that piper-tts ships (library and data): the one piper voices speak with.
 
-The piper-tts wheel links espeak-ng 1.52.0.1 (the fork piper's voices were trained with) into its
+The piper-tts wheel links espeak-ng 1.52.0.1 (the fork piper-tts itself runs) into its
 ``espeakbridge`` module and ships that revision's data beside it. Binding to that library, not to
 another espeak-ng build, gives the voice the very phonemes its own runtime gives it: the revisions
 differ (e.g. the fork writes the ``ʲ`` glide of "pˌiːʲˈɛm" that 1.52.0 drops), and only the fork
