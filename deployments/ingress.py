@@ -172,14 +172,17 @@ class Ingress:
                      x_voxstack_client: str | None = Header(default=None)) -> StreamingResponse:
         model = self.models.get(body.model)
         synthesis, variant, started = await self._open(model, body.voice, body.input, body.options(),
-                                                       x_voxstack_client)
+                                                       x_voxstack_client, body.text_type)
         pack = SAMPLE_FORMATS[body.sample_format]
         rate = model.sample_rate
 
         async def lines() -> AsyncIterator[bytes]:
             # each piece's lines leave in one write, the start line with the first piece's
-            out = ndjson_line({"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
-                               "sample_format": body.sample_format, "utterances": len(synthesis.session.spans)})
+            start = {"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
+                     "sample_format": body.sample_format, "utterances": len(synthesis.session.spans)}
+            if (document := synthesis.session.document) is not None and document.notes:
+                start["notes"] = document.notes  # e.g. xml:lang accepted and ignored
+            out = ndjson_line(start)
             async for piece in self._pieces(synthesis, variant, "stream", started, raw=False):
                 if isinstance(piece, dict):
                     yield out + ndjson_line(piece)
@@ -201,14 +204,15 @@ class Ingress:
         await Socket(self, websocket).run()
 
     async def _open(self, model: ServedModel, voice: str, text: str, options: SynthesisOptions,
-                    client: str | None) -> tuple[Synthesis, str, float]:
-        """Validate, admit, and start a request; returns once its first chunk exists."""
+                    client: str | None, text_type: str = "text") -> tuple[Synthesis, str, float]:
+        """Validate, admit, and start a request; returns once its first chunk exists (OpenAI's
+        endpoint always reads plain text: SSML only where ``text_type`` asks for it)."""
         started = time.perf_counter()
         config = model.addon.config
         if voice not in config.voices:
             raise ApiError(400, f"voice {voice!r} is not one of {config.voices}", "voice")
         try:
-            session = Session(model.addon, model.frontend, text, options)
+            session = Session(model.addon, model.frontend, text, options, text_type=text_type)
         except InputError as error:
             raise ApiError(400, f"input: {error}", "input") from None
         if (active := self._active()) >= self.config.max_streams:

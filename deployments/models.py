@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 from ray.serve.handle import DeploymentHandle
 
 from blocks.addon import Addon
+from blocks.controls import honoured
 from blocks.frontends import build_frontend
 from deployments.api import ApiError
 from deployments.routing import WeightedRouter
@@ -60,7 +61,8 @@ class ServedModel:
         config = self.addon.config
         return {"id": config.name, "object": "model", "owned_by": "voxstack", "version": config.version,
                 "voices": config.voices, "sample_rate": config.sample_rate, "variants": sorted(self.encoders),
-                "language": config.frontend.voice, "description": config.description}
+                "language": config.frontend.voice, "description": config.description,
+                "controls": sorted(honoured(self.addon.stack_nodes))}
 
 
 class Models:

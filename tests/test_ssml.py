@@ -252,3 +252,21 @@ def test_only_text_content_counts_against_the_limit(voice: Voice) -> None:
     voice.session(markup, SynthesisOptions(), text_type="ssml")  # accepted: its text is half the limit
     with pytest.raises(InputError, match="limit"):
         voice.session("<speak>" + "ab " * limit + "</speak>", SynthesisOptions(), text_type="ssml")
+
+
+def test_cli_reads_ssml_from_a_file_and_refuses_bad_ssml(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    source, out, marks = tmp_path / "note.ssml", tmp_path / "note.wav", tmp_path / "marks.jsonl"
+    source.write_text('<speak>Wait <break time="1s"/> for <mark name="it"/>it.</speak>', encoding="utf-8")
+    cli = [sys.executable, "-m", "blocks.cli", "synthesize", "--ssml"]
+    done = subprocess.run([*cli, "--file", str(source), "-o", str(out), "--marks", str(marks)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in marks.read_text().splitlines()]
+    assert [m["value"] for m in lines if m["type"] in ("word", "ssml")] == ["Wait", "for", "it", "it"]
+    bad = subprocess.run([*cli, "<speak><emphasis>x</emphasis></speak>", "-o", str(tmp_path / "bad.wav")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "<emphasis>" in bad.stderr and not (tmp_path / "bad.wav").exists()
