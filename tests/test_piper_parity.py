@@ -76,6 +76,17 @@ def test_the_set_is_varied_and_large_enough():
     assert sum(len(t) > 140 and "," not in t for t in found) >= 15
 
 
+def test_espeak_reads_every_line_as_piper_tts_own_bridge_does(bare_voice):
+    piper().phonemize("Hello.")  # piper-tts initialises its espeak-ng bridge on first use
+    from piper import espeakbridge
+
+    for text in lines():
+        espeakbridge.set_voice("en-us")
+        theirs = espeakbridge.get_phonemes(text)
+        ours = [(c.phonemes, c.terminator, c.sentence_end) for c in bare_voice.frontend.espeak.clauses(text)]
+        assert ours == theirs, text
+
+
 def test_ids_equal_piper_tts_wherever_both_split_alike(compared):
     alike = {t: pair for t, pair in compared.items() if len(pair[0]) == len(pair[1])}
     differing = sorted(t for t, (theirs, ours) in alike.items() if theirs != ours)
