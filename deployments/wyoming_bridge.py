@@ -6,8 +6,9 @@ service, so everything but the protocol runs in Serve (routing, limits, metrics,
 - ``describe`` → ``info``: one TTS program whose voices are the served addons (``GET /v1/models``), with
   their languages and sample rates, and ``supports_synthesize_streaming``.
 - ``synthesize`` → ``audio-start``, ``audio-chunk`` × N, ``audio-stop`` at the addon's rate (16-bit mono).
-- ``synthesize-start``, ``synthesize-chunk`` × N, ``synthesize-stop`` → audio as sentences complete, then
-  ``synthesize-stopped``; a ``synthesize`` inside a stream (sent for older servers) is ignored.
+- ``synthesize-start``, ``synthesize-chunk`` × N, ``synthesize-stop`` → each sentence's audio (its own
+  ``audio-start`` … ``audio-stop``) as soon as it completes, then ``synthesize-stopped``; a ``synthesize``
+  inside a stream (sent for older servers) is ignored.
 - ``ping`` → ``pong``; any other event is logged and ignored: the connection stays up.
 - A failure (an unknown voice, a service error) is answered with an ``error`` event; the connection stays up.
 """
@@ -25,7 +26,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event, async_read_event
+from wyoming.event import Event
 from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncServer
@@ -90,11 +91,12 @@ class Service:
             raise LookupError(f"no voice {asked!r}; voices: {[v.name for v in voices]}")
         return found[0]
 
-    async def open(self, voice: Voice) -> ClientConnection:
-        """A socket that speaks ``voice`` (``start`` sent)."""
+    async def open(self, voice: Voice, sentences: bool) -> ClientConnection:
+        """A socket that speaks ``voice`` (``start`` sent); ``sentences``: with sentence marks."""
         ws = await connect(self.ws_url, additional_headers=self.headers, compression=None, max_size=None,
                            proxy=None)
-        await ws.send(json.dumps({"type": "start", "model": voice.name, "sample_format": "s16le", "marks": []}))
+        marks = ["sentence"] if sentences else []
+        await ws.send(json.dumps({"type": "start", "model": voice.name, "sample_format": "s16le", "marks": marks}))
         return ws
 
     async def info(self) -> Info:
@@ -119,20 +121,37 @@ class Handler(AsyncEventHandler):
         self.streaming = False
 
     async def run(self) -> None:
-        """As the library's, except that a malformed event is answered with an error, not a dropped connection."""
+        """Events until the client leaves; a malformed one is answered with an error, the connection kept."""
         try:
-            while True:
-                try:
-                    event = await async_read_event(self.reader)
-                except (ValueError, KeyError, UnicodeDecodeError) as error:
-                    await self._write(Error(text=f"malformed event: {error}", code="malformed-event").event())
-                    continue
-                if event is None:
-                    break
-                await self.handle_event(event)
+            while (event := await self._read()) is not None:
+                if isinstance(event, str):
+                    await self._write(Error(text=f"malformed event: {event}", code="malformed-event").event())
+                else:
+                    await self.handle_event(event)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
         finally:
             await self.disconnect()
             self.writer.close()
+
+    async def _read(self) -> Event | str | None:
+        """The next event (a JSON header line, then its data and payload bytes); a string saying what is
+        wrong with a malformed one; None at the end of the connection."""
+        line = await self.reader.readline()
+        if not line:
+            return None
+        try:
+            header = json.loads(line)
+            if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+                return "the header line is not a JSON object with a string 'type'"
+            data = header.get("data") or {}
+            if length := int(header.get("data_length") or 0):
+                data = {**data, **json.loads(await self.reader.readexactly(length))}
+            size = int(header.get("payload_length") or 0)
+            payload = await self.reader.readexactly(size) if size > 0 else None
+        except (ValueError, TypeError) as error:
+            return f"{type(error).__name__}: {error}"
+        return Event(type=header["type"], data=data, payload=payload)
 
     async def handle_event(self, event: Event) -> bool:
         try:
@@ -152,13 +171,13 @@ class Handler(AsyncEventHandler):
         elif Synthesize.is_type(event.type):
             if not self.streaming:  # inside a stream it only repeats the chunks, for older servers
                 synthesize = Synthesize.from_event(event)
-                await self._begin(synthesize.voice)
+                await self._begin(synthesize.voice, sentences=False)
                 await self._send({"type": "text", "text": synthesize.text})
                 await self._finish()
         elif SynthesizeStart.is_type(event.type):
             await self._stop_socket()
             self.streaming = True
-            await self._begin(SynthesizeStart.from_event(event).voice)
+            await self._begin(SynthesizeStart.from_event(event).voice, sentences=True)
         elif SynthesizeChunk.is_type(event.type):
             if self.streaming:
                 await self._send({"type": "text", "text": SynthesizeChunk.from_event(event).text})
@@ -170,10 +189,11 @@ class Handler(AsyncEventHandler):
         else:
             log.info("wyoming: ignored an event of unknown type %r", event.type)
 
-    async def _begin(self, wanted: SynthesizeVoice | None) -> None:
-        """Open the service socket and start relaying its audio."""
+    async def _begin(self, wanted: SynthesizeVoice | None, sentences: bool) -> None:
+        """Open the service socket and start relaying its audio (``sentences``: each sentence's audio
+        between its own ``audio-start`` and ``audio-stop``, as in a stream)."""
         voice = await self.service.voice(wanted)
-        self.socket = await self.service.open(voice)
+        self.socket = await self.service.open(voice, sentences)
         self.pump = asyncio.create_task(self._relay(self.socket, voice))
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -193,15 +213,23 @@ class Handler(AsyncEventHandler):
     async def _relay(self, ws: ClientConnection, voice: Voice) -> None:
         """The service's audio as Wyoming audio events: start, chunks, stop; its error raised."""
         timestamp = 0
+        spoken = False
+        """Audio relayed since the last ``audio-start``."""
         async for message in ws:
             if isinstance(message, bytes):
                 await self._write(AudioChunk(rate=voice.sample_rate, width=WIDTH, channels=CHANNELS,
                                              audio=message, timestamp=timestamp).event())
                 timestamp += len(message) * 1000 // (WIDTH * voice.sample_rate)
+                spoken = True
                 continue
             record = json.loads(message)
             if record["type"] == "start":
                 await self._write(AudioStart(rate=voice.sample_rate, width=WIDTH, channels=CHANNELS).event())
+            elif record["type"] == "marks" and spoken and any(m["type"] == "sentence" for m in record["marks"]):
+                await self._write(AudioStop(timestamp=timestamp).event())  # the next sentence begins
+                await self._write(AudioStart(rate=voice.sample_rate, width=WIDTH, channels=CHANNELS,
+                                             timestamp=timestamp).event())
+                spoken = False
             elif record["type"] == "end":
                 await self._write(AudioStop(timestamp=timestamp).event())
                 return

@@ -14,6 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.conftest import snr_db
 from tests.serve.conftest import LONG_TEXT, Service
 
 TEXT = "Dr. Smith paid $42.50 at 9:30, e.g. for tea. Then we left!"
@@ -113,7 +114,7 @@ def test_clear_stops_audio_within_one_chunk_and_the_next_text_is_spoken(service:
         send(ws, "end")
         messages, code = received(ws)
     assert code == 1000
-    assert np.array_equal(audio(messages), expected)
+    assert snr_db(audio(messages), expected) > 60  # noise off: the same audio (threads may reorder float sums)
 
 
 def test_a_disconnect_mid_stream_cancels_every_stage(service: Service) -> None:
