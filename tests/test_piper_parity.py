@@ -6,6 +6,9 @@ frontend. Where both split a line into the same number of sentences, the ids mus
 (after "Dr.", initials, ...), the line must be one of ``SPLIT_DIFFERENTLY``, each with its reason
 (docs/piper_parity.md lists them).
 
+espeak-ng: our binding reads every line as piper-tts's own ``espeakbridge`` does (same clauses,
+phonemes, terminators and sentence ends).
+
 Audio: a subset of about 40 lines (every fifth line split alike), whole-utterance schedule, networks
 only, against piper-tts's monolithic model on piper-tts's ids with the noise off: at least 60 dB.
 """
