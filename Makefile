@@ -42,3 +42,20 @@ lint: $(STAMP)
 
 bench: addons
 	$(PY) bench/first_audio.py
+
+# The container image (Containerfile), named as k8s/rayservice.yaml runs it: voxstack:<version>, with
+# -gpu or -neuron for IMAGE_VARIANT=gpu|neuron. pip's index settings (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL,
+# PIP_FIND_LINKS, PIP_TRUSTED_HOST) go to the build; IMAGE_BASE replaces the base image.
+IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_VARIANT ?= cpu
+IMAGE ?= voxstack:$(IMAGE_VERSION)$(if $(filter-out cpu,$(IMAGE_VARIANT)),-$(IMAGE_VARIANT))
+
+.PHONY: image image-test
+
+image:
+	python3 k8s/image.py build --tag $(IMAGE) --variant $(IMAGE_VARIANT)
+
+# As root: starts dockerd if none runs, builds the image (on a local Debian base if none can be pulled),
+# runs it and synthesizes with every addon, with host networking and with no network at all.
+image-test: $(STAMP)
+	$(PY) k8s/image.py test --tag $(IMAGE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,38 @@ def test_a_typo_in_a_manifest_is_caught() -> None:
     broken["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["maxReplicas"] = "many"
     with pytest.raises(jsonschema.ValidationError):
         _check(broken, "RayService")
+
+
+def _image_make_builds(variant: str) -> str:
+    """The name ``make image IMAGE_VARIANT=variant`` gives its image (read from make's dry run)."""
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "image", f"IMAGE_VARIANT={variant}"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    tag = re.search(r"--tag (\S+)", dry)
+    assert tag, dry
+    return tag[1]
+
+
+def test_manifests_run_the_images_make_image_builds() -> None:
+    built = {variant: _image_make_builds(variant) for variant in ("cpu", "gpu", "neuron")}
+    assert built["cpu"] == "voxstack:" + re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(),
+                                                   re.MULTILINE)[1]
+    seen = set()
+    for path in MANIFESTS:
+        for document in yaml.safe_load_all(path.read_text()):
+            if document["kind"] != "RayService":
+                continue
+            cluster = document["spec"]["rayClusterConfig"]
+            groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+            for container in (c for g in groups for c in g["template"]["spec"]["containers"]):
+                limits = container.get("resources", {}).get("limits", {})
+                variant = ("gpu" if "nvidia.com/gpu" in limits else
+                           "neuron" if "aws.amazon.com/neuroncore" in limits else "cpu")
+                assert container["image"] == built[variant], (path.name, container["name"], variant)
+                seen.add(variant)
+    assert seen == set(built)
+
+
+def test_the_image_pins_torch_as_the_makefile_does() -> None:
+    makefile = set(re.findall(r"pip install -q (torch==\S+)", (ROOT / "Makefile").read_text()))
+    containerfile = re.search(r"^ARG TORCH=(\S+)$", (ROOT / "Containerfile").read_text(), re.MULTILINE)
+    assert containerfile and makefile == {containerfile[1]}, (makefile, containerfile)
