@@ -82,6 +82,7 @@ def test_growing_text_gives_only_confirmed_sentences():
     assert complete_sentences("I live in the U.S. Army ")[0] == []
     assert texts(complete_sentences("Hello there. The")[0]) == ["Hello there."]  # a capital confirms it
     assert complete_sentences("I met Dr. Smi")[0] == []
+    assert texts(complete_sentences("Heading\n\n")[0]) == ["Heading"]  # a blank line confirms at once
     done, rest = complete_sentences("Dr. Smith paid. Then he left. And")
     assert texts(done) == ["Dr. Smith paid.", "Then he left."] and rest == len("Dr. Smith paid. Then he left.")
     assert texts(sentences(text)) == [*texts(done), "And"]

@@ -1,9 +1,10 @@
 """Text clean-up, sentence segmentation and the split rule for over-long sentences; offsets kept.
 
 A sentence ends at ``. ! ? …`` (closing quotes or brackets may follow) before whitespace, or at a
-blank line, and only when what follows confirms it: a lowercase word never starts a sentence, and a
-period after a title ("Dr."), a Latin abbreviation ("e.g."), an initial ("J.") or a dotted acronym
-("U.S.") ends one only when a word that usually starts sentences follows ("The", "We", ...).
+blank line, and only when what follows confirms it: a lowercase word never starts a sentence; a
+period after a title or a Latin abbreviation ("Dr.", "e.g.") never ends one; after an initial, a
+dotted acronym or an ambiguous abbreviation ("J.", "U.S.", "etc.") it ends one only when a word that
+usually starts sentences follows ("The", "We", ...); "No. 7" keeps its number.
 Decimals, prices, times and thousands ("3.14", "$42.50", "9:30", "1,000") have no space after their
 point, so they never end one. A single line break is a space, as it is to espeak-ng.
 """
@@ -128,9 +129,10 @@ def words(span: Span) -> list[Span]:
 
 def _sentences(text: str, final: bool) -> tuple[list[Span], int]:
     ends: list[int] = []
-    marks = sorted([(m.end(), m) for m in _TERMINAL.finditer(text)] +
-                   [(m.start(), m) for m in _PARAGRAPH.finditer(text)], key=lambda item: item[0])
-    for end, match in marks:
+    # by position; at one position a blank line first: it ends the sentence whatever follows
+    marks = sorted([(m.end(), 1, m) for m in _TERMINAL.finditer(text)] +
+                   [(m.start(), 0, m) for m in _PARAGRAPH.finditer(text)], key=lambda item: item[:2])
+    for end, _, match in marks:
         if match.re is _PARAGRAPH:
             ends.append(end)
             continue
