@@ -1,16 +1,20 @@
-"""Concurrent streams over HTTP against the same streams in process, in one run.
+"""Concurrent streams over HTTP on held-out-style text: stalls, first audio, admission, overhead.
 
-Starts a local Ray, deploys a serve config (default serve_configs/local.yaml), then for 1, 2, 4 and
-8 concurrent streams measures: first audio p50/p99, inter-chunk gap p99, aggregate throughput
-(audio seconds per wall second), and underruns against a playback clock (a chunk that arrives after
-the audio before it has finished playing, playback starting at the first chunk). The same streams
-run in process (threads over one Voice loaded with the serve config's overrides for the addon)
-beside them, interleaved run by run. Each stream count runs ``--repeats`` times and at least often
-enough for 12 first-audio samples; percentiles pool every stream of every run, underruns are the
-total over all runs, throughput the median run. With ``--batching`` the service is deployed a
-second time with the fixed-shape profile, with and without continuous batching, to compare them.
+Starts a local Ray with the tuned Serve settings `voxstack serve` uses, deploys a serve config (default
+serve_configs/local.yaml, reduced to the addon under test), and measures, with playback starting at
+each stream's first bytes (a chunk arriving more than 20 ms after the audio before it ran out is a stall):
 
-Prints markdown tables; writes bench/results/serve_load.json and .png.
+- **load mix**: 8 streams, texts alternating between a 324-character sentence without commas, a
+  five-sentence paragraph and a short sentence, started staggered over 1 s and all at once, 3 runs each;
+- **16 offered at once**: how many are admitted, that every admitted one plays without a stall, and that
+  the rest get 429 (or 503) with Retry-After;
+- **capacity**: the most concurrent streams with no stall, over the machine's compute bound (audio
+  seconds per second with every core busy, measured in process in the same run);
+- **overhead**: the whole machine's CPU time for a lone short sentence over HTTP against in process,
+  and Ray's idle CPU with Serve's default settings and with the tuned ones.
+
+Prints markdown tables; writes bench/results/serve_load.json and a PNG of every stream's audio buffer
+over time. Run: ``python -m bench.serve_load [--runs 3]``.
 """
 
 from __future__ import annotations
@@ -29,40 +33,53 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
 from blocks import load_addon
-from blocks.addon import merge
 from deployments.config import load_config
 
-TEXT = "Stream {n} reads two sentences for the load test. The second one is a little longer, with a clause."
+LONG = ("The committee that met on Tuesday evening in the old library above the harbour decided after a long and "
+        "patient discussion that the new bridge would be built of stone rather than steel because the people who "
+        "live along the river had asked for something that would last for centuries and look as if it had always "
+        "been there.")
+PARAGRAPH = ("Dr. Reyes opened the clinic at 8:30 on Monday. The first patient had waited since dawn. She paid "
+             "$42.50 for the visit and left with a prescription. By noon the waiting room was full again. Nobody "
+             "complained, because everyone knew the doctor would see them all.")
+SHORT = "The weather is nice today."
+MIX = (LONG, PARAGRAPH, SHORT)
+STALL_TOLERANCE_S = 0.02
+RAMP = (4, 6, 8, 10, 12)
+"""Streams offered at once to find the most that play without a stall."""
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-def playback(arrivals: list[tuple[float, int]], rate: int) -> tuple[int, list[float]]:
-    """Underruns and inter-chunk gaps of one stream: ``arrivals`` are (time, samples) per chunk."""
-    underruns, gaps = 0, []
-    start, played = arrivals[0][0], 0
-    for index, (at, samples) in enumerate(arrivals):
-        if index:
-            gaps.append(at - arrivals[index - 1][0])
-            if at > start + played / rate:
-                underruns += 1
-                start = at - played / rate  # playback resumes when the late chunk lands
+def buffer_trace(started: float, arrivals: list[tuple[float, int]], rate: int) -> dict[str, Any]:
+    """Playback from the first bytes: stalls (beyond the tolerance), the longest, and the buffer over time."""
+    begin, played = arrivals[0][0], 0
+    stalls, worst, trace = 0, 0.0, []
+    for at, samples in arrivals:
+        runs_out = begin + played / rate
+        if at > runs_out + STALL_TOLERANCE_S:
+            stalls += 1
+            worst = max(worst, at - runs_out)
+            begin += at - runs_out  # playback resumes when the late chunk lands
         played += samples
-    return underruns, gaps
+        trace.append((round(at - started, 3), round(begin + played / rate - at, 3)))
+    return {"first": arrivals[0][0] - started, "stalls": stalls, "worst_stall_s": round(worst, 3),
+            "audio": played / rate, "trace": trace}
 
 
-async def http_stream(client: httpx.AsyncClient, n: int, model: str) -> dict[str, Any]:
-    body = {"model": model, "input": TEXT.format(n=n), "seed": n}
+async def http_stream(client: httpx.AsyncClient, n: int, model: str, delay: float) -> dict[str, Any]:
+    """One stream of the mix; a refusal is recorded with its status and Retry-After."""
+    await asyncio.sleep(delay)
+    body = {"model": model, "input": MIX[n % len(MIX)], "seed": n, "marks": []}
     started = time.perf_counter()
     arrivals: list[tuple[float, int]] = []
     rate = 22050
     async with client.stream("POST", "/v1/stream", json=body) as response:
+        if response.status_code in (429, 503):
+            return {"refused": response.status_code, "retry_after": response.headers.get("retry-after")}
         response.raise_for_status()
         async for line in response.aiter_lines():
             record = json.loads(line)
@@ -72,52 +89,70 @@ async def http_stream(client: httpx.AsyncClient, n: int, model: str) -> dict[str
                 arrivals.append((time.perf_counter(), record["samples"]))
             elif record["type"] == "error":
                 raise RuntimeError(record["error"]["message"])
-    return summarize(started, arrivals, rate)
+    return {"text": n % len(MIX), **buffer_trace(started, arrivals, rate)}
 
 
-def summarize(started: float, arrivals: list[tuple[float, int]], rate: int) -> dict[str, Any]:
-    underruns, gaps = playback(arrivals, rate)
-    return {"first": arrivals[0][0] - started, "end": arrivals[-1][0], "start": started, "gaps": gaps,
-            "underruns": underruns, "audio": sum(s for _, s in arrivals) / rate}
+async def offered(url: str, streams: int, model: str, stagger_s: float) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        delays = [stagger_s * i / max(1, streams - 1) for i in range(streams)]
+        return list(await asyncio.gather(*(http_stream(client, n, model, d) for n, d in enumerate(delays))))
 
 
-def aggregate(runs: list[list[dict[str, Any]]]) -> dict[str, float]:
-    """Figures over every stream of every run: pooled percentiles, median throughput, total underruns."""
-    streams = [r for run in runs for r in run]
-    firsts = [r["first"] * 1000 for r in streams]
-
-    def throughput(run: list[dict[str, Any]]) -> float:
-        wall = max(r["end"] for r in run) - min(r["start"] for r in run)
-        return sum(r["audio"] for r in run) / wall
-
-    return {
-        "first_p50_ms": round(percentile(firsts, 50), 1),
-        "first_p99_ms": round(percentile(firsts, 99), 1),
-        "gap_p99_ms": round(percentile([g * 1000 for r in streams for g in r["gaps"]], 99), 1),
-        "throughput_x_rt": round(statistics.median(throughput(run) for run in runs), 2),
-        "underruns": sum(r["underruns"] for r in streams),
-    }
+def summary(label: str, runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    played = [s for run in runs for s in run if "refused" not in s]
+    refused = [s for run in runs for s in run if "refused" in s]
+    firsts = [s["first"] * 1000 for s in played]
+    return {"case": label, "runs": len(runs), "streams": len(played), "refused": len(refused),
+            "stalled streams": sum(s["stalls"] > 0 for s in played),
+            "worst stall (ms)": round(1000 * max((s["worst_stall_s"] for s in played), default=0.0)),
+            "first p50 (ms)": round(float(np.percentile(firsts, 50))) if firsts else None,
+            "first p99 (ms)": round(float(np.percentile(firsts, 99))) if firsts else None,
+            "retry-after": sorted({s["retry_after"] for s in refused if s.get("retry_after")})}
 
 
-async def over_http(url: str, streams: int, model: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
-        return list(await asyncio.gather(*(http_stream(client, n, model) for n in range(streams))))
+def machine_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (every process, every core)."""
+    times = psutil.cpu_times()
+    return float(times.user + times.system + getattr(times, "nice", 0.0) + getattr(times, "irq", 0.0)
+                 + getattr(times, "softirq", 0.0))
 
 
-def in_process(voice: Any, streams: int) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
+def idle_cpu_share(seconds: float = 10.0) -> float:
+    """Share of the machine's cores busy while nothing is asked of the service."""
+    before, start = machine_cpu_s(), time.monotonic()
+    time.sleep(seconds)
+    return (machine_cpu_s() - before) / ((time.monotonic() - start) * (os.cpu_count() or 1))
 
-    def speak(n: int) -> None:
-        started = time.perf_counter()
-        arrivals = [(time.perf_counter(), c.samples.shape[0]) for c in voice.stream(TEXT.format(n=n), seed=n)]
-        results.append(summarize(started, arrivals, voice.sample_rate))
 
-    threads = [threading.Thread(target=speak, args=(n,)) for n in range(streams)]
+def compute_of(call: Any, idle_share: float, repeats: int = 10) -> float:
+    """Median machine CPU seconds one call costs, less what the machine spends idle meanwhile."""
+    costs = []
+    for _ in range(repeats):
+        before, start = machine_cpu_s(), time.monotonic()
+        call()
+        wall = time.monotonic() - start
+        costs.append(machine_cpu_s() - before - idle_share * wall * (os.cpu_count() or 1))
+    return statistics.median(costs)
+
+
+def compute_bound(voice: Any, seconds: float = 8.0) -> float:
+    """Audio seconds per wall second the machine makes in process with every core busy."""
+    produced, stop = [0.0], time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        while time.monotonic() < stop:
+            audio = voice.synthesize(MIX[n % 2], seed=n, marks=()).seconds
+            with lock:
+                produced[0] += audio
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(2 * (os.cpu_count() or 1))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return results
+    return produced[0] / (time.monotonic() - start)
 
 
 def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
@@ -126,150 +161,141 @@ def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
     for app in changed["applications"]:
         args = app.get("args", {})
         if "addons" in args:
-            kept = [entry for entry in args["addons"] if entry["name"] == model]
             prefixes = tuple(f"{entry['name']}." for entry in args["addons"] if entry["name"] != model)
-            args["addons"] = kept
+            args["addons"] = [entry for entry in args["addons"] if entry["name"] == model]
             app["deployments"] = [d for d in app.get("deployments", []) if not d["name"].startswith(prefixes)]
-            ingress = next((d for d in app["deployments"] if d["name"] == "Ingress"), None)
-            if ingress and "weights" in ingress.get("user_config", {}):
-                ingress["user_config"]["weights"] = {
-                    k: v for k, v in ingress["user_config"]["weights"].items() if not k.startswith(prefixes)}
+            for deployment in app["deployments"]:
+                weights = deployment.get("user_config", {}).get("weights")
+                if weights:
+                    deployment["user_config"]["weights"] = {k: v for k, v in weights.items()
+                                                            if not k.startswith(prefixes)}
     return changed
 
 
-def addon_entries(raw: dict[str, Any], model: str) -> list[dict[str, Any]]:
-    """The app args entries that load ``model``: its item of ``addons``, or a single-addon app's args."""
-    found = []
+def overrides_of(raw: dict[str, Any], model: str) -> dict[str, Any] | None:
     for app in raw["applications"]:
-        args = app.setdefault("args", {})
-        if "addons" in args:
-            found += [entry for entry in args["addons"] if entry["name"] == model]
-        elif args.get("addon", "piper-joe") == model:
-            found.append(args)
-    return found
+        for entry in app.get("args", {}).get("addons", []):
+            if entry["name"] == model:
+                return entry.get("overrides")
+    return None
 
 
-def with_overrides(raw: dict[str, Any], model: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The serve config with ``overrides`` merged into those the addon under test is loaded with."""
-    changed = copy.deepcopy(raw)
-    for entry in addon_entries(changed, model):
-        entry["overrides"] = merge(entry.get("overrides") or {}, overrides)
-    return changed
+def start_service(raw: dict[str, Any], url: str, tuned: bool) -> None:
+    import ray
 
-
-def deploy_and_wait(raw: dict[str, Any], url: str) -> None:
+    from deployments.ray_settings import QUIET_SERVE_SETTINGS, apply_quiet_serve_settings
     from deployments.run import deploy
 
+    for name in QUIET_SERVE_SETTINGS:
+        os.environ.pop(name, None)
+    if tuned:
+        apply_quiet_serve_settings()
+    ray.init(include_dashboard=False, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="vxbench"))
     deploy(raw)
-    deadline = time.time() + 180
-    while True:
+    deadline = time.time() + 300
+    while time.time() < deadline:
         try:
             if httpx.get(url + "/healthz", timeout=10).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        if time.time() > deadline:
-            raise RuntimeError("the service never became healthy")
         time.sleep(1)
+    raise RuntimeError("the service never became healthy")
 
 
-def runs_for(streams: int, repeats: int) -> int:
-    """Runs at ``streams`` concurrent streams: at least ``repeats``, and enough for 12 first-audio samples."""
-    return max(repeats, -(-12 // streams))
+def stop_service() -> None:
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
 
 
-def run_set(url: str, model: str, counts: list[int], repeats: int) -> list[dict[str, Any]]:
-    rows = []
-    for streams in counts:
-        runs = [asyncio.run(over_http(url, streams, model)) for _ in range(runs_for(streams, repeats))]
-        rows.append({"streams": streams, **aggregate(runs)})
-    return rows
-
-
-def served_overrides(raw: dict[str, Any], model: str) -> dict[str, Any] | None:
-    """The config overrides the serve config loads ``model`` with (the in-process voice uses the same)."""
-    entries = addon_entries(copy.deepcopy(raw), model)
-    return entries[0].get("overrides") if entries else None
-
-
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(traces: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    streams = [r["streams"] for r in rows]
-    ax.plot(streams, [r["http_first_p50_ms"] for r in rows], "o-", label="HTTP first audio p50")
-    ax.plot(streams, [r["http_first_p99_ms"] for r in rows], "o--", label="HTTP first audio p99")
-    ax.plot(streams, [r["local_first_p50_ms"] for r in rows], "s-", label="in-process first audio p50")
-    ax.set_xlabel("concurrent streams")
-    ax.set_ylabel("ms")
-    ax.legend()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for stream in traces:
+        times, buffered = zip(*stream["trace"], strict=True)
+        ax.plot(times, buffered, lw=1)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("seconds since the stream was requested")
+    ax.set_ylabel("audio buffered at the client (s)")
+    ax.set_title("8 concurrent streams, all at once: every stream's buffer")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("serve_configs/local.yaml"))
     parser.add_argument("--model", default="piper-joe")
-    parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batching", action="store_true", help="also compare fixed shapes with/without batching")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     raw, config = load_config(args.config)
     raw = only(raw, args.model)
     url = f"http://{config.http_options.host}:{config.http_options.port}"
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
-    from ray import serve
+    result: dict[str, Any] = {"machine": machine_info(), "config": str(args.config), "texts": list(MIX)}
+    idle: dict[str, float] = {}
 
-    ray.init(include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="vxbench"))
-    result: dict[str, Any] = {"machine": machine_info(), "config": str(args.config)}
+    start_service(raw, url, tuned=False)
     try:
-        deploy_and_wait(raw, url)
-        asyncio.run(over_http(url, 2, args.model))  # warm every stage
-        voice = load_addon(args.model, overrides=served_overrides(raw, args.model))
-        voice.warm_up()
-        rows = []
-        for streams in args.streams:
-            http, local = [], []
-            for _ in range(runs_for(streams, args.repeats)):  # interleaved: slow spells of the machine hit both
-                http.append(asyncio.run(over_http(url, streams, args.model)))
-                local.append(in_process(voice, streams))
-            row: dict[str, Any] = {"streams": streams, "runs": len(http)}
-            for prefix, runs in (("http", http), ("local", local)):
-                row.update({f"{prefix}_{k}": v for k, v in aggregate(runs).items()})
-            rows.append(row)
-        result["streams"] = rows
-        print(f"machine: {result['machine']['summary']}\n")
-        print(table(rows))
-        if args.batching:
-            compared = {}
-            # shorter utterances keep every sentence inside the largest encoder bucket
-            fixed = {"frontend": {"max_utterance_chars": 200}}
-            for label, backend in (("fixed", {"profile": "fixed"}),
-                                   ("fixed+batching", {"profile": "fixed", "batch": {"max_size": 8}})):
-                deploy_and_wait(with_overrides(raw, args.model, {**fixed, "backend": backend}), url)
-                asyncio.run(over_http(url, 2, args.model))
-                compared[label] = run_set(url, args.model, [c for c in args.streams if c >= 4], args.repeats)
-            batching = [{"streams": a["streams"], "plain_throughput_x_rt": a["throughput_x_rt"],
-                         "batched_throughput_x_rt": b["throughput_x_rt"],
-                         "ratio": round(b["throughput_x_rt"] / a["throughput_x_rt"], 2),
-                         "plain_first_p99_ms": a["first_p99_ms"], "batched_first_p99_ms": b["first_p99_ms"]}
-                        for a, b in zip(compared["fixed"], compared["fixed+batching"], strict=True)]
-            result["batching"] = batching
-            print("\nContinuous batching over HTTP (fixed-shape profile)\n")
-            print(table(batching))
+        idle["Serve defaults"] = idle_cpu_share()
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        stop_service()
+    start_service(raw, url, tuned=True)
+    try:
+        idle["tuned (voxstack serve)"] = idle_share = idle_cpu_share()
+        asyncio.run(offered(url, 3, args.model, 0.0))  # warm every stage
+        voice = load_addon(args.model, overrides=overrides_of(raw, args.model))
+        voice.warm_up()
+
+        http_cpu = compute_of(lambda: asyncio.run(_one(url, args.model)), idle_share)
+        local_cpu = compute_of(lambda: voice.synthesize(SHORT, seed=2, marks=()), idle_share)
+        bound = compute_bound(voice)
+
+        cases: dict[str, list[list[dict[str, Any]]]] = {"8 staggered over 1 s": [], "8 at once": []}
+        for _ in range(args.runs):
+            cases["8 staggered over 1 s"].append(asyncio.run(offered(url, 8, args.model, 1.0)))
+            cases["8 at once"].append(asyncio.run(offered(url, 8, args.model, 0.0)))
+        burst = [asyncio.run(offered(url, 16, args.model, 0.0))]
+        rows = [summary(label, runs) for label, runs in cases.items()] + [summary("16 offered at once", burst)]
+        ramp = {n: summary(f"{n} at once", [asyncio.run(offered(url, n, args.model, 0.0))]) for n in RAMP}
+        most = max((n for n, row in ramp.items() if row["refused"] == 0 and row["stalled streams"] == 0), default=0)
+    finally:
+        stop_service()
+
+    overhead = {"lone short sentence, machine CPU ms over HTTP": round(1000 * http_cpu),
+                "in process": round(1000 * local_cpu), "ratio": round(http_cpu / local_cpu, 2)}
+    capacity = {"compute bound (audio s per s, every core busy)": round(bound, 2),
+                f"most concurrent streams without a stall (of {RAMP})": most,
+                "ratio": round(most / bound, 2)}
+    result.update(cases={k: [[{x: y for x, y in s.items() if x != "trace"} for s in run] for run in v]
+                         for k, v in cases.items()},
+                  rows=rows, ramp=list(ramp.values()), overhead=overhead, capacity=capacity,
+                  idle_cpu_share={k: round(v, 3) for k, v in idle.items()})
+    print(f"machine: {result['machine']['summary']}\n")
+    print(table(rows))
+    print("\n" + table(list(ramp.values())))
+    print("\n" + table([overhead]))
+    print("\n" + table([capacity]))
+    print("\n" + table([{"Ray idle CPU (share of the cores)": k, "share": round(v, 3)} for k, v in idle.items()]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "serve_load.json").write_text(json.dumps(result, indent=1))
-    plot(result["streams"], args.out / "serve_load.png")
+    plot([s for s in cases["8 at once"][-1] if "trace" in s], args.out / "serve_load.png")
     print(f"\nwrote {args.out / 'serve_load.json'} and {args.out / 'serve_load.png'}")
+
+
+async def _one(url: str, model: str) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        response = await client.post("/v1/stream", json={"model": model, "input": SHORT, "seed": 2, "marks": []})
+        response.raise_for_status()
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ class Request:
     """Elements the request's network calls carried, padding included (shared by its utterances)."""
     request_id: str = ""
     """The request's id, for logs in every stage."""
+    room: Any = None
+    """Optional callable: True while chunks may grow (the stream has audio to spare, the process idle
+    compute); None: they grow by the schedule alone."""
 
     def rng(self, salt: int) -> np.random.Generator:
         """A generator private to this utterance and to the block that asks (``salt``)."""

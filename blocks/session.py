@@ -23,6 +23,7 @@ from blocks.errors import InputError
 from blocks.frontends import Frontend
 from blocks.marks import ByteOffsets, frame_starts, utterance_marks
 from blocks.options import SynthesisOptions
+from blocks.scheduler import Clock, room_to_grow, shared_scheduler
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
@@ -74,13 +75,15 @@ class Job:
     marks: tuple[ssml_plan.SsmlMark, ...] = ()
     """SSML ``<mark>`` marks within the utterance."""
 
-    def request(self, cancelled: Callable[[], bool] | None = None, tally: Tally | None = None) -> Request:
-        """The blocks' per-utterance context."""
+    def request(self, cancelled: Callable[[], bool] | None = None, tally: Tally | None = None,
+                clock: Clock | None = None) -> Request:
+        """The blocks' per-utterance context; with the stream's ``clock``, chunks grow only when there is room."""
         options = self.options
+        room = room_to_grow(clock, shared_scheduler()) if clock is not None else None
         return Request(seed=options.seed, length_scale=float(options.length_scale or 1.0),
                        noise_scale=float(options.noise_scale or 0.0), noise_w=float(options.noise_w or 0.0),
                        utterance_index=self.index, cancelled=cancelled, schedule=options.schedule,
-                       tally=tally if tally is not None else Tally(), request_id=self.request_id)
+                       tally=tally if tally is not None else Tally(), request_id=self.request_id, room=room)
 
     def tensors(self) -> Tensors:
         """What the utterance starts with: its ids and length, and ``scales`` = (noise, length, noise_w)."""
@@ -123,6 +126,8 @@ class Session:
         self.tally = tally if tally is not None else Tally()
         self.samples = 0
         """Samples produced so far."""
+        self.clock = Clock()
+        """The stream's playback clock: its deadlines order the compute of every stream in a process."""
 
     @property
     def seconds(self) -> float:
@@ -218,4 +223,5 @@ class Track:
         piece = AudioChunk(chunk.data, session.sample_rate, session.samples, self.job.sentence,
                            len(session.spans), chunk.last and self.job.final, marks)
         session.samples += chunk.length
+        session.clock.advance(chunk.length / session.sample_rate)
         return piece

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
 from blocks.errors import AddonError
 from blocks.frontends import Frontend, build_frontend
 from blocks.options import SynthesisOptions, options_from
+from blocks.scheduler import shared_scheduler
 from blocks.session import AudioChunk, Session
 from blocks.spec import build_stack, tree
 
@@ -100,10 +102,14 @@ class Voice:
         options = options_from(seed=seed, length_scale=length_scale, noise_scale=noise_scale, noise_w=noise_w,
                                marks=tuple(marks), schedule=schedule)
         session = self.session(text, options, request_id, tally, text_type)
+        scheduler = shared_scheduler()
         for job in session.jobs():
             tensors = job.tensors()
             track = session.track(job, tensors)
-            for chunk in self.run(tensors, job.request(cancelled, session.tally)):
+            chunks = self.run(tensors, job.request(cancelled, session.tally, session.clock))
+            # each step waits its turn: earliest deadline first among the process's streams
+            step = functools.partial(next, chunks, None)
+            while (chunk := scheduler.run(session.clock.deadline(), step)) is not None:
                 yield track.piece(chunk)
             if cancelled is not None and cancelled():
                 return

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from blocks.scheduler import shared_scheduler
+
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -44,24 +51,34 @@ class PullFromAsync:
 
 
 _END = object()
+STEPS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="voxstack-step")
+"""Threads for compute steps: many may wait for the scheduler at once without starving other work."""
 
 
 def _advance(generator: Iterator[Any]) -> Any:
     return next(generator, _END)
 
 
-async def drive(generator: Iterator[Any], stop: threading.Event, handoff_s: float = 0.0) -> AsyncIterator[Any]:
-    """Yield the items of a blocking generator, each computed in a worker thread.
+async def run_step(deadline: float, step: Callable[[], T]) -> T:
+    """Run a blocking compute step in a worker thread, in deadline order among the process's steps."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(STEPS, shared_scheduler().run, deadline, step)
 
-    After the first item, wait ``handoff_s`` before computing the next: the consumer asks for it
-    at once, and on a small machine its computation would slow the first item's way onward.
-    On cancellation (the consumer went away) ``stop`` is set: the generator's next pull
-    raises ``Stopped`` and its blocks see ``request.cancelled()``.
+
+async def drive(generator: Iterator[Any], stop: threading.Event, handoff_s: float = 0.0,
+                deadline: Callable[[], float] = time.time) -> AsyncIterator[Any]:
+    """Yield the items of a blocking generator, each computed in a worker thread when its turn comes.
+
+    ``deadline()`` is when the stream's client runs out of audio: the process's scheduler computes the
+    earliest deadline first. After the first item, wait ``handoff_s`` before computing the next: the
+    consumer asks for it at once, and on a small machine its computation would slow the first item's way
+    onward. On cancellation (the consumer went away) ``stop`` is set: the generator's next pull raises
+    ``Stopped`` and its blocks see ``request.cancelled()``.
     """
     first = True
     try:
         while True:
-            item = await asyncio.to_thread(_advance, generator)
+            item = await run_step(deadline(), functools.partial(_advance, generator))
             if item is _END:
                 return
             yield item

@@ -7,6 +7,7 @@ No postponed annotations here: FastAPI must see the request models when Serve wr
 import asyncio
 import base64
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
 
+from blocks.admission import Admission, Ticket
 from blocks.errors import InputError
 from blocks.options import SynthesisOptions
 from blocks.session import Session
@@ -42,7 +44,7 @@ from deployments.websocket import Socket
 
 CLIENT_HEADER = "x-voxstack-client"
 VARIANT_HEADER = "x-voxstack-variant"
-REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_HEADER = "x-voxstack-request-id"
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -62,8 +64,14 @@ class IngressConfig(BaseModel):
     weights: dict[str, float] = Field(default_factory=dict)
     """Encoder deployment -> traffic weight, split per addon (an addon none names: all to its own encoders)."""
     max_streams: int = Field(default=16, ge=1)
-    """Streams served at once by one replica; more answer 429 with Retry-After."""
+    """Most streams one replica holds producing at once, whatever its measured capacity."""
+    admission_margin: float = Field(default=0.75, gt=0.0, le=1.0)
+    """Share of the measured capacity (audio seconds per second) that producing streams may take; the
+    rest is room for a new stream's first utterance. A stream past it answers 429 with Retry-After."""
+    queue_s: float = Field(default=0.0, ge=0.0, le=30.0)
+    """How long a request may wait for admission before the 429 (0: refused at once)."""
     retry_after_s: int = Field(default=1, ge=0)
+    """Retry-After of a 503, and of a 429 before any stream has been measured."""
     deadline_s: float = Field(default=300.0, gt=0)
     """Longest a request may take, start to end."""
     lookahead: int = Field(default=4, ge=1)
@@ -94,12 +102,14 @@ class Ingress:
     def __init__(self, addons: dict[str, AddonHandles]) -> None:
         self.models = Models(addons)
         self.metrics = ServiceMetrics()
-        self.streams: set[Synthesis] = set()
+        self.admission = Admission()
         self.sockets: set[Socket] = set()
         self.reconfigure({})
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = IngressConfig.model_validate(config or {})
+        self.admission.margin = self.config.admission_margin
+        self.admission.fallback = self.config.max_streams
         ACCESS.configure(self.config.max_body_bytes, self.config.cors_origins)
         self.models.route(self.config.weights)
 
@@ -215,13 +225,11 @@ class Ingress:
             session = Session(model.addon, model.frontend, text, options, text_type=text_type)
         except InputError as error:
             raise ApiError(400, f"input: {error}", "input") from None
-        if (active := self._active()) >= self.config.max_streams:
-            raise ApiError(429, f"busy: {active} streams in progress; retry later", None, "rate_limit_error",
-                           {"Retry-After": str(self.config.retry_after_s)})
+        ticket = await self._admit()
         variant = model.router.choose(client)
         synthesis = Synthesis(session, model.encoders[variant], model.tail, self.config.lookahead,
-                              self.config.deadline_s, self.config.pace_ahead_s)
-        self.streams.add(synthesis)
+                              self.config.deadline_s, self.config.pace_ahead_s,
+                              on_end=lambda: self.admission.release(ticket, session.seconds))
         try:
             first = await synthesis.queue.get()
         except BaseException:
@@ -244,8 +252,20 @@ class Ingress:
 
     def _active(self) -> int:
         """Streams whose producer still runs (one whose body never started ends at its deadline)."""
-        self.streams = {s for s in self.streams if not s.task.done()}
-        return len(self.streams)
+        return self.admission.active
+
+    async def _admit(self) -> Ticket:
+        """A place among the producing streams, waiting up to ``queue_s``; else a 429 with Retry-After."""
+        waited_until = time.monotonic() + self.config.queue_s
+        while (ticket := self.admission.admit(self.config.max_streams)) is None:
+            if time.monotonic() >= waited_until:
+                limit = self.admission.limit(self.config.max_streams)
+                retry = self.admission.retry_after() if self.admission.capacity else self.config.retry_after_s
+                raise ApiError(429, f"busy: {self.admission.active} streams producing, as many as the measured "
+                                    f"capacity holds ({limit}); retry later", None, "rate_limit_error",
+                               {"Retry-After": str(max(1, math.ceil(retry)))})
+            await asyncio.sleep(0.05)
+        return ticket
 
     async def _pieces(self, synthesis: Synthesis, variant: str, endpoint: str, started: float,
                       raw: bool) -> AsyncIterator[Any]:

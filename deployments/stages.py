@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +24,9 @@ from blocks.errors import AddonError
 from blocks.frontends import build_frontend
 from blocks.marks import TIMING_KEYS
 from blocks.options import SynthesisOptions
+from blocks.scheduler import Clock
 from blocks.session import Job, Session, add_tally
-from deployments.bridge import PullFromAsync, Stopped, drive
+from deployments.bridge import PullFromAsync, Stopped, drive, run_step
 from deployments.stack import PathPart, build_block, load_addon_config, stage_reads
 
 log = logging.getLogger("ray.serve")
@@ -107,11 +110,15 @@ class EncoderStage(StageBase):
         tensors.update(self.block.run(tensors, job.request(tally=tally)))
         return {"tensors": tensors, "tally": (tally.real, tally.padded, tally.calls)}
 
-    async def encode(self, job: Job) -> dict[str, Any]:
-        """The utterance's tensors after the sequence block, and the elements its networks carried."""
+    async def encode(self, job: Job, clock: Clock | None = None) -> dict[str, Any]:
+        """The utterance's tensors after the sequence block, and the elements its networks carried.
+
+        ``clock`` is the stream's playback clock: encodings run earliest deadline first.
+        """
         self.counters["streams"] += 1
         try:
-            result = await asyncio.to_thread(self._encode_sync, job)
+            deadline = clock.deadline() if clock is not None else time.time()
+            result = await run_step(deadline, functools.partial(self._encode_sync, job))
         except Exception as error:
             self.counters["failed"] += 1
             log.warning("request %s: encoding failed: %s: %s", job.request_id, type(error).__name__, error)
@@ -152,14 +159,20 @@ class StreamStage(StageBase):
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = StageConfig.model_validate(config or {})
 
-    async def stream(self, tensors: dict[str, np.ndarray] | Pending, job: Job) -> AsyncIterator[Chunk]:
-        """This stage's chunks for one utterance; cancelling it cancels the upstream call."""
+    async def stream(self, tensors: dict[str, np.ndarray] | Pending, job: Job,
+                     clock: Clock | None = None) -> AsyncIterator[Chunk]:
+        """This stage's chunks for one utterance; cancelling it cancels the upstream call.
+
+        ``clock`` is the stream's playback clock as the ingress knew it when it called: the stage
+        advances its copy by the audio it yields, so its compute steps run earliest deadline first.
+        """
+        clock = clock if clock is not None else Clock()
         stop = threading.Event()
         tally = Tally()
-        request = job.request(stop.is_set, tally)
+        request = job.request(stop.is_set, tally, clock)
         source = None
         if self.upstream is not None:
-            source = self.upstream.stream.remote(tensors, job)
+            source = self.upstream.stream.remote(tensors, job, clock)
         self.counters["streams"] += 1
         self.counters["active"] += 1
         sent = 0
@@ -172,7 +185,9 @@ class StreamStage(StageBase):
             chunks: Any = with_timing(upstream, local, tally) if upstream is not None else None
             for block in self.blocks:
                 chunks = block.stream(chunks, local, request)
-            async for chunk in drive(chunks, stop, self.config.handoff_s):
+            async for chunk in drive(chunks, stop, self.config.handoff_s, clock.deadline):
+                if chunk.data.ndim == 1:  # audio samples: the client's buffer grows by their length
+                    clock.advance(chunk.length / self.addon.config.sample_rate)
                 timing = {k: local[k] for k in TIMING_KEYS if k in local and k not in tensors}
                 if timing:  # e.g. an attention decoder's token starts: the ingress times marks with them
                     chunk.meta["timing"] = timing

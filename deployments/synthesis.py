@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ray.serve.handle import DeploymentHandle
@@ -32,7 +32,8 @@ class Synthesis:
     """Producer task plus bounded queue for one request; iterate it for AudioChunks."""
 
     def __init__(self, session: Session, encoder: DeploymentHandle, tail: DeploymentHandle, lookahead: int,
-                 deadline_s: float, pace_ahead_s: float | None = None) -> None:
+                 deadline_s: float, pace_ahead_s: float | None = None,
+                 on_end: Callable[[], None] | None = None) -> None:
         self.session = session
         self.encoder = encoder
         self.tail = tail.options(stream=True)
@@ -42,6 +43,8 @@ class Synthesis:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=lookahead)
         self.first: AudioChunk | None = None
         """The first piece, taken by whoever waits for the stream to begin."""
+        self.on_end = on_end
+        """Called once when the producer stops (done, failed or cancelled)."""
         self.task = asyncio.create_task(self._run())
 
     @property
@@ -53,6 +56,13 @@ class Synthesis:
         return self.session.seconds
 
     async def _run(self) -> None:
+        try:
+            await self._produce_within_deadline()
+        finally:
+            if self.on_end is not None:
+                self.on_end()
+
+    async def _produce_within_deadline(self) -> None:
         try:
             try:
                 async with asyncio.timeout(self.deadline_s):
@@ -69,7 +79,7 @@ class Synthesis:
             self.queue.put_nowait(error)
 
     def _encode(self, job: Job | None) -> Any:
-        return None if job is None else self.encoder.encode.remote(job)
+        return None if job is None else self.encoder.encode.remote(job, self.session.clock)
 
     async def _produce(self) -> None:
         session = self.session
@@ -78,7 +88,7 @@ class Synthesis:
         encoding = self._encode(job)
         while job is not None:
             # the stream stages get the encoder's result by reference: routing overlaps encoding
-            chunks = self.tail.stream.remote(Pending(await encoding._to_object_ref()), job)
+            chunks = self.tail.stream.remote(Pending(await encoding._to_object_ref()), job, self.session.clock)
             upcoming: Job | None = None
             ahead = None
             try:

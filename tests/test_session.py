@@ -131,3 +131,19 @@ def test_a_stack_without_the_encoders_fails_at_load(tmp_path) -> None:
     stack[0]["sequence_block"] = {"type": "SequenceBlockContainer", "blocks": [{"type": "Network", "network": "flow"}]}
     with pytest.raises(AddonError, match=r"reads tensor 'z_p'"):
         fake_addon(tmp_path / "fake", stack=stack)
+
+
+def test_chunks_stay_small_while_the_process_is_crowded(fake: Voice) -> None:
+    from blocks.scheduler import shared_scheduler
+
+    text = "One long sentence with many words in it so that it makes a good number of frames to decode here."
+    scheduler = shared_scheduler()
+    alone = [c.samples.shape[0] for c in fake.stream(text, schedule=None)]
+    other = (float("inf"), -1)  # another stream's step waits for a core (it comes last in line)
+    scheduler._waiting.append(other)
+    try:
+        crowded = [c.samples.shape[0] for c in fake.stream(text)]
+    finally:
+        scheduler._waiting.remove(other)
+    assert max(crowded[:-1]) == crowded[0] < max(alone)
+    assert sum(crowded) == sum(alone)

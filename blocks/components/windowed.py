@@ -14,12 +14,14 @@ from blocks.config import ScheduleConfig
 from blocks.core import Chunk
 
 
-def chunk_sizes(schedule: ScheduleConfig) -> Iterator[int]:
-    """``first``, then growing by ``growth`` up to ``max``, forever."""
+def chunk_sizes(schedule: ScheduleConfig, room: Callable[[], bool] | None = None) -> Iterator[int]:
+    """``first``, then growing by ``growth`` up to ``max``, forever; with ``room``, growing only while
+    ``room()`` says the stream has audio to spare and the process has compute to spare."""
     size = float(schedule.first)
     while True:
         yield int(min(size, schedule.max))
-        size = min(size * schedule.growth, schedule.max)
+        if room is None or room():
+            size = min(size * schedule.growth, schedule.max)
 
 
 class FrameBuffer:
@@ -67,6 +69,7 @@ def windowed(
     context: int,
     scale: int = 1,
     max_window: int | None = None,
+    room: Callable[[], bool] | None = None,
 ) -> Iterator[Chunk]:
     """Yield ``run`` over scheduled chunks of upstream frames, ``scale`` outputs per frame.
 
@@ -80,7 +83,7 @@ def windowed(
             raise ValueError(f"a fixed window of {max_window} frames leaves no room for 2 x {context} context")
     buffer = FrameBuffer(upstream)
     position = 0
-    for scheduled in chunk_sizes(schedule):
+    for scheduled in chunk_sizes(schedule, room):
         size = scheduled if cap is None else min(scheduled, cap)
         buffer.fill_to(position + size + context)
         stop = min(position + size, buffer.end)

@@ -37,7 +37,7 @@ def served(service: Service, prefix: str, model: str) -> tuple[str, np.ndarray, 
     records = []
     with service.http.stream("POST", f"{prefix}/v1/stream", json=body, timeout=180) as response:
         assert response.status_code == 200, response.read()
-        assert len(response.headers["x-request-id"]) == 12  # what every stage's log lines name
+        assert len(response.headers["x-voxstack-request-id"]) == 12  # what every stage's log lines name
         records = [json.loads(line) for line in response.iter_lines()]
     assert records[0]["type"] == "start" and records[-1]["type"] == "end", records[-1]
     audio = np.concatenate([np.frombuffer(base64.b64decode(r["audio"]), "<f4")

@@ -1,0 +1,114 @@
+"""Earliest deadline first: which stream's next chunk a process computes when more are ready than cores.
+
+Every compute step of a stream (one pull of its block chain) asks the process's scheduler for a slot,
+with the moment its client runs out of audio as the deadline. At most ``slots`` steps run at once; a
+waiting step runs in deadline order, so one stream's long utterance cannot starve another's start,
+and a stream with seconds of audio buffered yields to one about to run dry.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Clock:
+    """A stream's playback clock: when its audio started to play, and how much audio it has produced.
+
+    ``deadline()`` is the moment the client runs out of audio if nothing more arrives: the request's
+    arrival before any audio exists (the most a new stream can be owed), the end of playback after.
+    """
+
+    arrival: float = field(default_factory=time.time)
+    """Wall time (epoch seconds) the request arrived."""
+    started: float | None = None
+    """Wall time its first audio left (None: no audio yet)."""
+    produced_s: float = 0.0
+    """Seconds of audio produced so far."""
+
+    def deadline(self) -> float:
+        if self.started is None:
+            return self.arrival
+        return self.started + self.produced_s
+
+    def slack(self) -> float:
+        """Seconds of audio still unplayed (0 before the first audio, negative once it ran dry)."""
+        return 0.0 if self.started is None else self.deadline() - time.time()
+
+    def advance(self, seconds: float) -> None:
+        """Count audio produced; the first call starts the playback clock."""
+        if self.started is None:
+            self.started = time.time()
+        self.produced_s += seconds
+
+
+class DeadlineScheduler:
+    """A gate of ``slots`` concurrent compute steps, granted in deadline order (thread-safe)."""
+
+    def __init__(self, slots: int | None = None) -> None:
+        self.slots = slots or os.cpu_count() or 1
+        self._running = 0
+        self._waiting: list[tuple[float, int]] = []
+        self._order = itertools.count()
+        self._lock = threading.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """Steps waiting for a slot now."""
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    def run(self, deadline: float, step: Callable[[], T]) -> T:
+        """Run ``step`` once a slot is free and no waiting step has an earlier deadline."""
+        ticket = (deadline, next(self._order))
+        with self._lock:
+            heapq.heappush(self._waiting, ticket)
+            while self._running >= self.slots or self._waiting[0] != ticket:
+                self._lock.wait()
+            heapq.heappop(self._waiting)
+            self._running += 1
+            self._lock.notify_all()  # the next in line may take a slot still free
+        try:
+            return step()
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._lock.notify_all()
+
+
+GROW_AFTER_S = 0.5
+"""Chunks grow only while a stream has more than this much audio unplayed."""
+
+
+def room_to_grow(clock: Clock, scheduler: DeadlineScheduler) -> Callable[[], bool]:
+    """Whether a stream's chunks may grow now: audio to spare, and no other step waiting for a core.
+
+    Small chunks keep every step short while the process is crowded or the stream's buffer is thin;
+    chunked audio equals whole-utterance audio whatever the sizes.
+    """
+    return lambda: scheduler.waiting == 0 and clock.slack() > GROW_AFTER_S
+
+
+_shared: DeadlineScheduler | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_scheduler() -> DeadlineScheduler:
+    """The process's scheduler: one per process, shared by every stream it computes."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = DeadlineScheduler(int(os.environ.get("VOXSTACK_COMPUTE_SLOTS", "0")) or None)
+        return _shared

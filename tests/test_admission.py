@@ -1,0 +1,53 @@
+"""Admission from measured capacity: the fallback before any measure, the limit after, Retry-After."""
+
+from __future__ import annotations
+
+import time
+
+from blocks.admission import Admission
+
+
+def _stream(admission: Admission, cap: int, audio_s: float, wall_s: float) -> None:
+    ticket = admission.admit(cap)
+    assert ticket is not None
+    ticket.started -= wall_s  # as if it had produced for wall_s seconds, alone
+    ticket.area -= wall_s
+    admission.release(ticket, audio_s)
+
+
+def test_before_any_measure_the_fallback_holds() -> None:
+    admission = Admission(fallback=3)
+    tickets = [admission.admit(cap=16) for _ in range(4)]
+    assert [t is not None for t in tickets] == [True, True, True, False]
+
+
+def test_after_measuring_the_limit_follows_capacity_times_margin() -> None:
+    admission = Admission(margin=0.75, fallback=16)
+    for _ in range(3):
+        _stream(admission, 16, audio_s=8.1, wall_s=1.0)  # about 8 audio seconds per second, alone
+    assert admission.capacity is not None and 7.9 < admission.capacity < 8.2
+    assert admission.limit(cap=16) == 6
+    held = [admission.admit(16) for _ in range(7)]
+    assert sum(t is not None for t in held) == 6 and held[-1] is None
+    assert admission.limit(cap=4) == 4  # the configured cap still bounds it
+
+
+def test_streams_sharing_the_machine_count_their_share() -> None:
+    admission = Admission(margin=1.0, fallback=16)
+    beside = [admission.admit(16) for _ in range(3)]  # three streams produce alongside the measured one
+    ticket = admission.admit(16)
+    assert ticket is not None and all(beside)
+    time.sleep(0.1)
+    admission.release(ticket, audio_s=0.3)  # 3x real time while four streams shared the machine
+    (rate, _), = admission.samples
+    assert 10.0 < rate < 13.0
+
+
+def test_retry_after_comes_from_the_measured_stream_time() -> None:
+    admission = Admission(fallback=16)
+    assert admission.retry_after() == 1.0
+    for _ in range(3):
+        _stream(admission, 16, audio_s=40.0, wall_s=4.0)
+    held = [admission.admit(16) for _ in range(2)]
+    assert all(held)
+    assert abs(admission.retry_after() - 2.0) < 0.2  # a 4 s stream over two held

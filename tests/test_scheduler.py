@@ -1,0 +1,74 @@
+"""Earliest deadline first across real threads, and the playback clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from blocks.scheduler import Clock, DeadlineScheduler
+
+
+def test_waiting_steps_run_in_deadline_order_not_arrival_order() -> None:
+    scheduler = DeadlineScheduler(slots=1)
+    order: list[float] = []
+    gate = threading.Event()
+
+    def hold() -> None:
+        gate.wait(5)
+
+    holder = threading.Thread(target=scheduler.run, args=(0.0, hold))
+    holder.start()
+    while scheduler.running == 0:
+        time.sleep(0.001)
+    deadlines = [5.0, 1.0, 4.0, 2.0, 3.0]
+    threads = [threading.Thread(target=scheduler.run, args=(d, lambda d=d: order.append(d))) for d in deadlines]
+    for thread in threads:
+        thread.start()
+    while scheduler.waiting < len(deadlines):
+        time.sleep(0.001)
+    gate.set()
+    for thread in [holder, *threads]:
+        thread.join(5)
+    assert order == sorted(deadlines)
+
+
+def test_no_more_than_slots_steps_run_at_once() -> None:
+    scheduler = DeadlineScheduler(slots=2)
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def step() -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+
+    threads = [threading.Thread(target=scheduler.run, args=(float(i), step)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert peak[0] == 2 and scheduler.running == 0 and scheduler.waiting == 0
+
+
+def test_a_step_that_fails_frees_its_slot() -> None:
+    scheduler = DeadlineScheduler(slots=1)
+
+    def fail() -> None:
+        raise ValueError("boom")
+
+    try:
+        scheduler.run(0.0, fail)
+    except ValueError:
+        pass
+    assert scheduler.run(1.0, lambda: 7) == 7
+
+
+def test_the_clock_owes_a_new_stream_its_arrival_then_its_playback() -> None:
+    clock = Clock(arrival=100.0)
+    assert clock.deadline() == 100.0 and clock.slack() == 0.0
+    clock.advance(2.5)
+    assert clock.started is not None and abs(clock.deadline() - (clock.started + 2.5)) < 1e-9
+    assert 2.0 < clock.slack() <= 2.5
