@@ -98,6 +98,10 @@ class ScheduleConfig(Strict):
     first: int = Field(default=16, ge=1)
     growth: float = Field(default=2.0, ge=1.0)
     max: int = Field(default=256, ge=1)
+    adaptive: bool = False
+    """Grow only while the stream has audio to spare and no other stream waits for a core. Chunk
+    boundaries then depend on load, so audio is bit-identical run to run only where a block's context
+    covers its network's receptive field (off: the same seed always gives the same bytes)."""
 
 
 class FrontendConfig(Strict):

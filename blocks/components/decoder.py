@@ -85,8 +85,8 @@ class FrameNetworkBlock(StreamableBlock):
             return self.run_frames(frames, request)
 
         window = self.network.fixed_window
-        for chunk in windowed(upstream, run, schedule, self.options.context, self.samples_per_frame, window,
-                              request.room):
+        room = request.room if schedule.adaptive else None
+        for chunk in windowed(upstream, run, schedule, self.options.context, self.samples_per_frame, window, room):
             if request.cancelled is not None and request.cancelled():
                 return
             yield chunk
