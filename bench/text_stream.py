@@ -1,0 +1,300 @@
+"""Text streamed in at a language model's pace: from the fragment that completes each sentence to that
+sentence's first audio, over ``/v1/stream/ws``, over the Wyoming bridge, and from wyoming-piper.
+
+A paragraph is cut into tokens as a language model emits them (words with their leading space, split
+into pieces of at most four characters, punctuation apart) and sent at ``--rate`` tokens per second. A
+sentence's completing fragment is the one holding its final punctuation; its first audio is the first
+audio frame after its sentence mark (WebSocket) or after its ``audio-start`` (Wyoming: both servers
+give each sentence of a stream its own ``audio-start``). wyoming-piper runs piper-joe's monolithic
+network (``reference.onnx``) and gets the same Wyoming events in the same run, alternating with the
+bridge (``voxstack wyoming`` in its own process). Everything shares the machine: compare within the run.
+
+Prints a markdown table; writes bench/results/text_stream.json and text_stream.png.
+Run: ``python -m bench.text_stream [--runs 5] [--rate 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from websockets.asyncio.client import connect
+from wyoming.audio import AudioChunk, AudioStart
+from wyoming.client import AsyncTcpClient
+from wyoming.info import Describe
+from wyoming.tts import SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
+
+from bench.machine import ROOT, machine_info
+from bench.machine import markdown_table as table
+from bench.serve_load import only
+from blocks.addon import addon_path
+
+PARAGRAPH = ("Sure, I can help with that. Dr. Reyes opened the clinic at 8:30 on Monday, and the first "
+             "patient had waited since dawn. She paid $42.50 for the visit. By noon the waiting room was full "
+             "again! Nobody complained, because everyone knew the doctor would see them all.")
+_TOKEN = re.compile(r"\s*[\w'$:.,]*\w|\s*[^\w\s]|\s+")
+
+
+def tokens(text: str) -> list[str]:
+    """``text`` as a language model emits it: words with their leading space, in pieces of at most four
+    characters after the first, punctuation on its own."""
+    out: list[str] = []
+    for match in _TOKEN.finditer(text):
+        piece = match.group()
+        out += [piece[:5], *(piece[i:i + 4] for i in range(5, len(piece), 4))]
+    assert "".join(out) == text
+    return out
+
+
+def completing(fragments: list[str]) -> list[int]:
+    """Index of the fragment that holds each sentence's final punctuation."""
+    from blocks.components.text import sentences
+
+    text = "".join(fragments)
+    ends = [span.end for span in sentences(text)]
+    bounds, at = [], 0
+    for fragment in fragments:
+        at += len(fragment)
+        bounds.append(at)
+    return [next(i for i, b in enumerate(bounds) if b >= end) for end in ends]
+
+
+async def paced(fragments: list[str], rate: float, send: Any, sent_at: list[float]) -> None:
+    start = time.perf_counter()
+    for n, fragment in enumerate(fragments):
+        await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+        sent_at.append(time.perf_counter())
+        await send(fragment)
+
+
+async def over_websocket(url: str, fragments: list[str], rate: float) -> list[float]:
+    """Seconds from each sentence's completing fragment to its first audio frame."""
+    sent_at: list[float] = []
+    firsts: list[float] = []
+    async with connect(url.replace("http", "ws", 1) + "/v1/stream/ws", proxy=None, compression=None,
+                       max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "model": "piper-joe", "marks": ["sentence"]}))
+
+        async def send(fragment: str) -> None:
+            await ws.send(json.dumps({"type": "text", "text": fragment}))
+
+        async def send_all() -> None:
+            await paced(fragments, rate, send, sent_at)
+            await ws.send(json.dumps({"type": "end"}))
+
+        sender = asyncio.create_task(send_all())
+        waiting = False
+        async for message in ws:
+            if isinstance(message, bytes):
+                if waiting:
+                    firsts.append(time.perf_counter())
+                    waiting = False
+                continue
+            record = json.loads(message)
+            assert record["type"] != "error", record
+            if record["type"] == "marks" and any(m["type"] == "sentence" for m in record["marks"]):
+                waiting = True
+        await sender
+    return delays(fragments, sent_at, firsts)
+
+
+async def over_wyoming(port: int, voice: str, fragments: list[str], rate: float) -> list[float]:
+    """The same over Wyoming: each sentence's first ``audio-chunk`` after its ``audio-start``."""
+    sent_at: list[float] = []
+    firsts: list[float] = []
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name=voice)).event())
+
+        async def send(fragment: str) -> None:
+            await client.write_event(SynthesizeChunk(fragment).event())
+
+        async def stop_after(sender: asyncio.Task[None]) -> None:
+            await sender
+            await client.write_event(SynthesizeStop().event())
+
+        stopper = asyncio.create_task(stop_after(asyncio.create_task(paced(fragments, rate, send, sent_at))))
+        waiting = False
+        while True:
+            event = await asyncio.wait_for(client.read_event(), 120)
+            assert event is not None and event.type != "error", event
+            if AudioStart.is_type(event.type):
+                waiting = True
+            elif AudioChunk.is_type(event.type) and waiting:
+                firsts.append(time.perf_counter())
+                waiting = False
+            elif event.type == "synthesize-stopped":
+                break
+        await stopper
+    return delays(fragments, sent_at, firsts)
+
+
+def delays(fragments: list[str], sent_at: list[float], firsts: list[float]) -> list[float]:
+    ends = completing(fragments)
+    assert len(firsts) == len(ends), (len(firsts), len(ends))
+    return [first - sent_at[end] for first, end in zip(firsts, ends, strict=True)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_piper(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """wyoming-piper with piper-joe's monolithic network, as its own voice ``joe``."""
+    networks = addon_path("piper-joe") / "networks"
+    (folder / "joe.onnx").symlink_to(networks / "reference.onnx")
+    (folder / "joe.onnx.json").symlink_to(networks / "voice.json")
+    return subprocess.Popen([sys.executable, "-m", "wyoming_piper", "--uri", f"tcp://127.0.0.1:{port}",
+                             "--voice", "joe", "--data-dir", str(folder), "--download-dir", str(folder)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def wait_wyoming(port: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                await client.write_event(Describe().event())
+                if await asyncio.wait_for(client.read_event(), 30) is not None:
+                    return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            await asyncio.sleep(1)
+
+
+def start_service(raw: dict[str, Any], url: str) -> None:
+    """A local Ray with the serve config deployed, once ``/healthz`` answers 200."""
+    import urllib.request
+
+    import ray
+
+    from deployments.run import deploy
+
+    ray.init(include_dashboard=False, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="vxbench"))
+    deploy(raw)
+    deadline = time.time() + 300
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.time() > deadline:
+                raise
+        time.sleep(1)
+
+
+def stop_service() -> None:
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+def start_bridge(port: int, url: str) -> subprocess.Popen[bytes]:
+    """``voxstack wyoming`` in its own process, as it is deployed."""
+    return subprocess.Popen([sys.executable, "-m", "blocks.cli", "wyoming", "--uri", f"tcp://127.0.0.1:{port}",
+                             "--service", url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def measure(url: str, bridge: int, piper: int, runs: int, rate: float) -> dict[str, list[list[float]]]:
+    fragments = tokens(PARAGRAPH)
+    results: dict[str, list[list[float]]] = {"websocket": [], "wyoming bridge": [], "wyoming-piper": []}
+    for run in range(runs + 1):  # the first run warms every path up and is not counted
+        order = [("websocket", over_websocket(url, fragments, rate)),
+                 ("wyoming bridge", over_wyoming(bridge, "piper-joe", fragments, rate)),
+                 ("wyoming-piper", over_wyoming(piper, "joe", fragments, rate))]
+        for name, measurement in order if run % 2 else order[::-1]:
+            result = await measurement
+            if run:
+                results[name].append(result)
+    return results
+
+
+def summarise(results: dict[str, list[list[float]]]) -> list[dict[str, Any]]:
+    sentences = len(next(iter(results.values()))[0])
+    rows = []
+    for k in range(sentences):
+        row: dict[str, Any] = {"sentence": k + 1}
+        medians = {}
+        for name, runs in results.items():
+            medians[name] = statistics.median(run[k] for run in runs) * 1000
+            row[f"{name} (ms)"] = round(medians[name])
+        row["bridge / wyoming-piper"] = round(medians["wyoming bridge"] / medians["wyoming-piper"], 2)
+        rows.append(row)
+    return rows
+
+
+def plot(results: dict[str, list[list[float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for offset, (name, runs) in enumerate(results.items()):
+        for run in runs:
+            ax.scatter([k + 1 + (offset - 1) * 0.15 for k in range(len(run))], [d * 1000 for d in run], s=12,
+                       label=name if run is runs[0] else None, color=f"C{offset}")
+    ax.set_xlabel("sentence")
+    ax.set_ylabel("completing fragment to first audio (ms)")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_title("Text streamed in at a language model's pace")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rate", type=float, default=30.0, help="tokens per second")
+    parser.add_argument("--config", type=Path, default=ROOT / "serve_configs" / "local.yaml")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    raw = only(yaml.safe_load(args.config.read_text()), "piper-joe")
+    port = free_port()
+    raw.setdefault("http_options", {})["port"] = port
+    url = f"http://127.0.0.1:{port}"
+    folder = Path(tempfile.mkdtemp(prefix="vxpiper"))
+    piper_port, bridge_port = free_port(), free_port()
+    piper = start_piper(piper_port, folder)
+    start_service(raw, url)
+    bridge = start_bridge(bridge_port, url)
+    try:
+        asyncio.run(wait_wyoming(piper_port))
+        asyncio.run(wait_wyoming(bridge_port))
+        results = asyncio.run(measure(url, bridge_port, piper_port, args.runs, args.rate))
+    finally:
+        for process in (piper, bridge):
+            process.terminate()
+            process.wait(10)
+        stop_service()
+    rows = summarise(results)
+    machine = machine_info()
+    print(f"\n{machine['summary']}; {args.runs} runs at {args.rate:g} tokens/s, medians\n")
+    print(table(rows))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "text_stream.json").write_text(json.dumps(
+        {"machine": machine, "rate": args.rate, "runs": args.runs, "paragraph": PARAGRAPH,
+         "seconds": results, "table": rows}, indent=2))
+    plot(results, args.out / "text_stream.png")
+
+
+if __name__ == "__main__":
+    main()
