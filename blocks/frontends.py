@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from blocks.config import FrontendConfig
 from blocks.errors import AddonError
+from blocks.registry import enter
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
@@ -58,10 +59,7 @@ def register_frontend(name: str) -> Callable[[FrontendType], FrontendType]:
     """Class decorator: make a frontend selectable as ``"frontend": {"type": name}``."""
 
     def decorate(cls: FrontendType) -> FrontendType:
-        if name in FRONTENDS and FRONTENDS[name] is not cls:
-            raise ValueError(f"frontend type {name!r} is already registered")
-        cls.type_name = name
-        FRONTENDS[name] = cls
+        enter(FRONTENDS, name, cls, "frontend")
         return cls
 
     return decorate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from blocks.core import Block, SequenceBlock, StreamableBlock
 
@@ -18,13 +18,18 @@ def register(name: str) -> Callable[[BlockType], BlockType]:
     def decorate(cls: BlockType) -> BlockType:
         if not issubclass(cls, (SequenceBlock, StreamableBlock)):
             raise TypeError(f"{cls.__name__} must extend SequenceBlock or StreamableBlock")
-        if name in REGISTRY and REGISTRY[name] is not cls:
-            raise ValueError(f"component type {name!r} is already registered")
-        cls.type_name = name
-        REGISTRY[name] = cls
+        enter(REGISTRY, name, cls, "component")
         return cls
 
     return decorate
+
+
+def enter(table: dict[str, Any], name: str, cls: Any, kind: str) -> None:
+    """Put ``cls`` in ``table`` under ``name`` (its ``type_name`` from now on); a name is taken once."""
+    if name in table and table[name] is not cls:
+        raise ValueError(f"{kind} type {name!r} is already registered")
+    cls.type_name = name
+    table[name] = cls
 
 
 def names(kind: type[Block] = Block) -> list[str]:

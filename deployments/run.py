@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deployments.config import ServeConfig, load_config, validate_config
+from deployments.ray_settings import apply_quiet_serve_settings
 from deployments.rollout import DEFAULT_READY_TIMEOUT_S
 from deployments.rollout import deploy as rollout
 
@@ -37,6 +38,7 @@ def run_local(config_path: Path, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
         raw["http_options"] = {**(raw.get("http_options") or {}), "port": port}
         config = validate_config(raw)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    apply_quiet_serve_settings()  # the local Ray inherits them: less of the cores spent idle
     import ray
     from ray import serve
 

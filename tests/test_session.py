@@ -134,18 +134,24 @@ def test_a_stack_without_the_encoders_fails_at_load(tmp_path) -> None:
         fake_addon(tmp_path / "fake", stack=stack)
 
 
-def test_adaptive_chunks_stay_small_while_the_process_is_crowded(fake: Voice) -> None:
-    from blocks.scheduler import shared_scheduler
+def test_adaptive_chunks_grow_only_with_room() -> None:
+    import itertools
+    import time
 
-    text = "One long sentence with many words in it so that it makes a good number of frames to decode here."
-    scheduler = shared_scheduler()
+    from blocks.components.windowed import chunk_sizes
+    from blocks.scheduler import Clock, DeadlineScheduler, room_to_grow
+
     adaptive = ScheduleConfig(first=4, growth=2.0, max=16, adaptive=True)
-    alone = [c.samples.shape[0] for c in fake.stream(text, schedule=adaptive)]
-    other = (float("inf"), -1)  # another stream's step waits for a core (it comes last in line)
-    scheduler._waiting.append(other)
-    try:
-        crowded = [c.samples.shape[0] for c in fake.stream(text, schedule=adaptive)]
-    finally:
-        scheduler._waiting.remove(other)
-    assert max(crowded[:-1]) == crowded[0] < max(alone)
-    assert sum(crowded) == sum(alone)
+    assert list(itertools.islice(chunk_sizes(adaptive, lambda: True), 4)) == [4, 8, 16, 16]
+    assert list(itertools.islice(chunk_sizes(adaptive, lambda: False), 4)) == [4, 4, 4, 4]
+    scheduler = DeadlineScheduler(slots=1)
+    buffered = Clock(started=time.time(), produced_s=10.0)
+    assert room_to_grow(buffered, scheduler)()
+    assert not room_to_grow(Clock(), scheduler)()  # nothing buffered yet
+    scheduler._waiting.append((float("inf"), -1))  # another stream's step waits for a core
+    assert not room_to_grow(buffered, scheduler)()
+
+
+def test_adaptive_chunking_keeps_the_audio(fake: Voice) -> None:
+    adaptive = ScheduleConfig(first=4, growth=2.0, max=16, adaptive=True)
+    assert np.array_equal(fake.synthesize(TEXT, schedule=adaptive).audio, fake.synthesize(TEXT, schedule=WHOLE).audio)
