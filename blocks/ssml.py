@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
@@ -21,6 +21,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from blocks.errors import InputError
 from blocks.say_as import DATE_FORMATS, READERS, say_as
+from blocks.xsampa import to_ipa
 
 MAX_SOURCE_BYTES = 262_144
 """Largest SSML document accepted (its text content also counts against the addon's ``max_chars``)."""
@@ -193,11 +194,13 @@ class _Builder:
         """Text of an open say-as or sub element, with each piece's byte offset."""
         self.order = 0
         self.break_total = 0.0
+        self.paragraph_ends: set[int] = set()
+        """Orders of the breaks that end a paragraph (dropped where no text follows)."""
 
     def where(self) -> str:
         return f"line {self.expat.CurrentLineNumber}, column {self.expat.CurrentColumnNumber + 1}"
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         raise SsmlError(f"{message} at {self.where()}")
 
     # --- parser target interface ---
@@ -258,6 +261,7 @@ class _Builder:
             self._boundary()
             if name == "p":
                 self.doc.breaks.append(Break(len(self.doc.text), BREAK_STRENGTHS[PARAGRAPH_BREAK], self._next()))
+                self.paragraph_ends.add(self.order)
 
     def data(self, text: str) -> None:
         at = self.expat.CurrentByteIndex
@@ -391,8 +395,6 @@ class _Builder:
             self._fail("<phoneme> needs a non-empty ph")
 
     def _phonemes(self, attributes: dict[str, str], began: int) -> None:
-        from blocks.xsampa import to_ipa
-
         ph = attributes["ph"].strip()
         ipa = to_ipa(ph) if attributes.get("alphabet", "ipa") == "x-sampa" else ph
         text = self.doc.text
@@ -408,7 +410,8 @@ class _Builder:
             doc.text, doc.starts, doc.ends, doc.controls = doc.text[:-1], doc.starts[:-1], doc.ends[:-1], \
                 doc.controls[:-1]
         end = len(doc.text)
-        doc.breaks = [b if b.at <= end else Break(end, b.seconds, b.order) for b in doc.breaks if b.seconds > 0]
+        doc.breaks = [b if b.at <= end else Break(end, b.seconds, b.order) for b in doc.breaks
+                      if b.seconds > 0 and not (b.order in self.paragraph_ends and b.at >= end)]
         doc.marks = [m if m.at <= end else Mark(end, m.name, m.start, m.end, m.order) for m in doc.marks]
         doc.boundaries = sorted({min(b, end) for b in doc.boundaries} - {0, end})
         return doc
