@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -128,7 +127,6 @@ class Socket:
         """Samples sent to the client."""
         self.flushes: list[int] = []
         """Utterance counts at each unanswered flush: answered once those utterances are sent."""
-        self.opened = time.perf_counter()
         self.outcome = "failed"
 
     async def run(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -40,7 +41,11 @@ def bridge(service: Service) -> Iterator[int]:
         ready.set()
         await task
 
-    thread = threading.Thread(target=lambda: loop.run_until_complete(run()), daemon=True)
+    def serve() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(run())
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     assert ready.wait(30)
     yield port
