@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from blocks.core import Block, Chunk, Request, SequenceBlock, StreamableBlock, Tensors
+from blocks.errors import AddonError
 from blocks.registry import register
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ class StreamableStack(StreamableBlock):
     ) -> Iterator[Chunk]:
         for block in self.stack:
             upstream = block.stream(upstream, inputs, request)
-        assert upstream is not None
+        if upstream is None:
+            raise AddonError("a StreamableStack needs at least one block")
         return upstream
 
 

@@ -81,17 +81,26 @@ def contract_of(node: Node, config: AddonConfig) -> Contract:
 
 
 def check_stack(nodes: list[Node], config: AddonConfig) -> None:
-    """Walk the stack in order; raise ContractError at the first read nothing before it provides."""
+    """Walk the stack in order; raise ContractError at the first read nothing before it provides, or at
+    the first block that transforms a stream with no stream before it."""
     available = {spec.name: spec for spec in UTTERANCE_TENSORS}
+    streaming = False
     for node in nodes:
-        _check(node, config, available)
+        streaming = _check(node, config, available, streaming)
 
 
-def _check(node: Node, config: AddonConfig, available: dict[str, TensorSpec]) -> None:
+def _check(node: Node, config: AddonConfig, available: dict[str, TensorSpec], streaming: bool) -> bool:
+    """Check ``node`` given whether a stream flows into it; returns whether one flows out."""
     if children := _children(node):
         for child in children:
-            _check(child, config, available)
-        return
+            if child.cls.streams:
+                streaming = _check(child, config, available, streaming)
+            else:  # a sequence block (a pipeline's first child) neither takes nor gives a stream
+                _check(child, config, available, False)
+        return streaming
+    if node.cls.streams and node.cls.transforms and not streaming:
+        raise ContractError(node.path, f"{node.cls.type_name} transforms a stream, but nothing before it "
+                                       f"in its chain makes one")
     own = node.cls.contract(node.options, config, node.path)
     for spec in own.reads:
         found = available.get(spec.name)
@@ -105,3 +114,4 @@ def _check(node: Node, config: AddonConfig, available: dict[str, TensorSpec]) ->
                                                f"{want}, but it is written with {field} {have}")
     for spec in own.writes:
         available[spec.name] = spec
+    return streaming or node.cls.streams

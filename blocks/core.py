@@ -86,6 +86,10 @@ class Block(abc.ABC):  # noqa: B024 - abstract through its two subclasses
     """Pydantic model of the block's config keys (besides ``type`` and child slots)."""
     slots: ClassVar[dict[str, tuple[type[Block], bool]]] = {}
     """Child slots of a container: key -> (kind of block, is a list)."""
+    streams: ClassVar[bool] = False
+    """True for StreamableBlocks (chunks on demand)."""
+    transforms: ClassVar[bool] = False
+    """True for a StreamableBlock that transforms an upstream stream (one must come before it)."""
 
     def __init__(self, context: BlockContext | None = None, options: BaseModel | None = None) -> None:
         self.context = context
@@ -117,6 +121,13 @@ def needs_context(block: Block, context: BlockContext | None) -> BlockContext:
     return context
 
 
+def needs_upstream(block: Block, upstream: Iterator[Chunk] | None) -> Iterator[Chunk]:
+    """``upstream``, or an error naming the block that transforms a stream and was given none."""
+    if upstream is None:
+        raise AddonError(f"{type(block).__name__} needs an upstream StreamableBlock before it")
+    return upstream
+
+
 class SequenceBlock(Block):
     """Tensors in, tensors out: runs once per utterance."""
 
@@ -127,6 +138,8 @@ class SequenceBlock(Block):
 
 class StreamableBlock(Block):
     """Chunks on demand, from an upstream stream and/or a SequenceBlock's tensors."""
+
+    streams = True
 
     @abc.abstractmethod
     def stream(

@@ -155,3 +155,10 @@ def test_adaptive_chunks_grow_only_with_room() -> None:
 def test_adaptive_chunking_keeps_the_audio(fake: Voice) -> None:
     adaptive = ScheduleConfig(first=4, growth=2.0, max=16, adaptive=True)
     assert np.array_equal(fake.synthesize(TEXT, schedule=adaptive).audio, fake.synthesize(TEXT, schedule=WHOLE).audio)
+
+
+def test_a_block_that_transforms_a_stream_with_none_before_it_fails_at_load(tmp_path) -> None:
+    stack = fake_config()["stack"]
+    stack.insert(0, {"type": "Fade"})
+    with pytest.raises(AddonError, match=r"\$\.stack\[0\]: Fade transforms a stream, but nothing before it"):
+        fake_addon(tmp_path / "fake", stack=stack)

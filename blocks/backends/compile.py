@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from blocks.config import FixedNetworkProfile, NetworkConfig
+from blocks.errors import AddonError
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
@@ -54,7 +55,8 @@ def is_current(addon: Addon) -> bool:
 
 def _profile_key(addon: Addon) -> dict:
     profile = addon.config.fixed_profile
-    assert profile is not None
+    if profile is None:
+        raise AddonError(f"addon {addon.name!r} has no fixed_profile to compile")
     return {"profile": profile.model_dump(), "backend": addon.config.backend.kind}
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from blocks.components.windowed import windowed
 from blocks.config import ScheduleConfig
 from blocks.context import BlockContext
-from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context
+from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context, needs_upstream
 from blocks.registry import register
 
 
@@ -32,6 +32,8 @@ class FrameNetworkOptions(BaseModel):
 
 class FrameNetworkBlock(StreamableBlock):
     """Shared body of Decoder and Vocoder: one network over windows of frames."""
+
+    transforms = True
 
     Options = FrameNetworkOptions
     role = "decoder"
@@ -77,8 +79,7 @@ class FrameNetworkBlock(StreamableBlock):
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
-        if upstream is None:
-            raise ValueError(f"{type(self).__name__} needs an upstream StreamableBlock")
+        upstream = needs_upstream(self, upstream)
         schedule = request.schedule or self.options.schedule or needs_context(self, self.context).schedule
 
         def run(frames: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from blocks.core import Chunk, Request, StreamableBlock, Tensors
+from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_upstream
 from blocks.registry import register
 
 log = logging.getLogger("voxstack.diagnostics")
@@ -43,6 +43,8 @@ class ChunkStats(StreamableBlock):
     Put it anywhere in a stack; totals stay readable on ``.stats``.
     """
 
+    transforms = True
+
     Options = StatsOptions
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -52,8 +54,7 @@ class ChunkStats(StreamableBlock):
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
-        assert upstream is not None, "ChunkStats needs an upstream"
-        for chunk in upstream:
+        for chunk in needs_upstream(self, upstream):
             data = np.asarray(chunk.data, dtype=np.float64)
             finite = np.isfinite(data)
             values = data[finite]

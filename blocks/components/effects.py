@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from blocks import controls
 from blocks.config import AddonConfig
 from blocks.contracts import CONTROL_TENSORS, Contract, TensorSpec
-from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context
-from blocks.errors import AddonError
+from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context, needs_upstream
 from blocks.registry import register
 
 
@@ -28,12 +27,14 @@ class GainOptions(BaseModel):
 class Gain(StreamableBlock):
     """Multiply samples by a fixed gain."""
 
+    transforms = True
+
     Options = GainOptions
 
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
-        assert upstream is not None, "Gain needs an upstream"
+        upstream = needs_upstream(self, upstream)
         factor = np.float32(10.0 ** (self.options.db / 20.0))
         for chunk in upstream:
             data = chunk.data * factor
@@ -60,6 +61,8 @@ class Fade(StreamableBlock):
     follow the fades; positions after an inserted silence move by its length.
     """
 
+    transforms = True
+
     Options = FadeOptions
 
     @classmethod
@@ -75,8 +78,7 @@ class Fade(StreamableBlock):
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
-        if upstream is None:
-            raise AddonError("Fade needs an upstream StreamableBlock")
+        upstream = needs_upstream(self, upstream)
         context = needs_context(self, self.context)
         rate = context.sample_rate
         fade_in = _ramp(int(rate * self.options.fade_in_ms / 1000))

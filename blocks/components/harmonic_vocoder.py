@@ -25,7 +25,7 @@ from blocks import controls
 from blocks.components.windowed import chunk_sizes
 from blocks.config import AddonConfig, ScheduleConfig
 from blocks.contracts import Contract, TensorSpec
-from blocks.core import Chunk, Request, StreamableBlock, Tensors
+from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_upstream
 from blocks.registry import register
 
 NOISE_SALT = 0xB1A5
@@ -182,6 +182,8 @@ class HarmonicVocoder(StreamableBlock):
     The noise comes from the request's seeded generator; ``noise_scale`` does not apply to it.
     """
 
+    transforms = True
+
     Options = HarmonicVocoderOptions
 
     @classmethod
@@ -198,8 +200,7 @@ class HarmonicVocoder(StreamableBlock):
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
-        if upstream is None:
-            raise ValueError("HarmonicVocoder needs an upstream of frames")
+        upstream = needs_upstream(self, upstream)
         context = self.context
         rate = context.sample_rate if context else 24000
         schedule = request.schedule or self.options.schedule or (context.schedule if context else ScheduleConfig())
