@@ -8,13 +8,16 @@ through Serve's public ``serve.status()`` and, per application, the ingress's ``
 
 from __future__ import annotations
 
+import copy
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deployments.config import Deployment, ServeConfig, validate_config
+from deployments.app import INGRESS, deployment_names
+from deployments.config import Application, Deployment, ServeConfig, validate_config
+from deployments.ingress import IngressConfig
 
 DEFAULT_READY_TIMEOUT_S = 600.0
 """Long enough for every shipped CPU config to warm up on a two-core machine (ab.yaml takes about a minute)."""
@@ -56,6 +59,34 @@ def target_replicas(deployment: Deployment | None) -> int:
     return 1
 
 
+DRAIN_MARGIN_S = 5.0
+"""Added to the longest a stream may last: Serve checks a draining replica's ongoing requests every 2 s."""
+
+
+def drain_timeout_s(application: Application) -> float:
+    """How long a replica being replaced may keep serving the streams it has: no stream outlives its request's
+    deadline (the ingress ``deadline_s``), and a stage's call lasts at most one stream."""
+    ingress = next((d for d in application.deployments if d.name == INGRESS), None)
+    config = IngressConfig.model_validate((ingress.user_config if ingress else None) or {})
+    return config.deadline_s + DRAIN_MARGIN_S
+
+
+def with_drain(raw: dict[str, Any], config: ServeConfig) -> dict[str, Any]:
+    """A copy of ``raw`` where every stage lacking ``graceful_shutdown_timeout_s`` drains for ``drain_timeout_s``.
+
+    When a rollout restarts a stage, its old replicas take no new calls and finish those in flight; a call
+    still running when the time is up fails, and its stream ends with an error, never cut silently.
+    """
+    out = copy.deepcopy(raw)
+    for entry, application in zip(out["applications"], config.applications, strict=True):
+        timeout = drain_timeout_s(application)
+        listed = {d.get("name") for d in entry.setdefault("deployments", [])}
+        entry["deployments"] += [{"name": name} for name in deployment_names(application.args) if name not in listed]
+        for deployment in entry["deployments"]:
+            deployment.setdefault("graceful_shutdown_timeout_s", timeout)
+    return out
+
+
 def submit(raw: dict[str, Any]) -> ServeConfig:
     """Validate ``raw`` strictly and hand it to Serve on the connected Ray; returns without waiting.
 
@@ -69,6 +100,7 @@ def submit(raw: dict[str, Any]) -> ServeConfig:
     from ray.serve.schema import ServeDeploySchema
 
     config = validate_config(raw)
+    raw = with_drain(raw, config)
     serve.start(proxy_location=config.proxy_location, http_options=config.http_options.model_dump(exclude_none=True),
                 logging_config=config.logging_config)
     _get_global_client().deploy_apps(ServeDeploySchema.model_validate(raw), _blocking=False)

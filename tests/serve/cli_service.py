@@ -81,20 +81,21 @@ class CliService:
         return subprocess.run([VOXSTACK, *args], cwd=ROOT, env=client_env(self.temp), capture_output=True,
                               text=True, timeout=timeout_s)
 
-    def replica_pids(self) -> set[int]:
-        """The pids of this service's Serve replicas."""
+    def replicas(self, app: str = "voxstack") -> dict[str, set[int]]:
+        """Each deployment's replica pids."""
         import psutil
 
-        pids = set()
+        prefix = f"ray::ServeReplica:{app}:"
+        out: dict[str, set[int]] = {}
         assert self.process is not None
         for proc in psutil.Process(self.process.pid).children(recursive=True):
             try:
-                title = " ".join(proc.cmdline())
+                title = " ".join(proc.cmdline()).strip()
             except psutil.Error:
                 continue
-            if "ServeReplica:" in title:
-                pids.add(proc.pid)
-        return pids
+            if title.startswith(prefix):
+                out.setdefault(title.removeprefix(prefix), set()).add(proc.pid)
+        return out
 
     def stop(self) -> None:
         if self.process is None:
@@ -118,32 +119,47 @@ class CliService:
         self.stop()
 
 
-def ndjson_stream(url: str, client: str, text: str, model: str = "piper-joe",
-                  timeout_s: float = 120) -> dict[str, Any]:
-    """One NDJSON stream: its variant (header and start line), audio samples, and whether it ended cleanly."""
+def ndjson_stream(url: str, client: str, text: str, model: str = "piper-joe", timeout_s: float = 120,
+                  result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One NDJSON stream: its variant (header and start line), audio samples, and whether it ended cleanly.
+
+    ``result``, when given, is filled as the stream goes (``first_at`` once audio has begun).
+    """
     started = time.monotonic()
-    result: dict[str, Any] = {"client": client, "samples": 0, "end": None, "error": None, "first_s": None}
-    with httpx.stream("POST", f"{url}/v1/stream", headers={"x-voxstack-client": client},
-                      json={"model": model, "input": text}, timeout=timeout_s) as response:
-        result["status"] = response.status_code
-        result["variant"] = response.headers.get("x-voxstack-variant")
-        if response.status_code != 200:
-            result["error"] = response.read().decode(errors="replace")
-            return result
-        for line in response.iter_lines():
-            if not line:
+    result = {} if result is None else result
+    result.update({"client": client, "samples": 0, "end": None, "error": None, "first_s": None, "first_at": None,
+                   "busy": 0})
+    while True:  # as a client should: a 429 (busy) is retried after its Retry-After
+        with httpx.stream("POST", f"{url}/v1/stream", headers={"x-voxstack-client": client},
+                          json={"model": model, "input": text}, timeout=timeout_s) as response:
+            result["status"] = response.status_code
+            result["variant"] = response.headers.get("x-voxstack-variant")
+            if response.status_code == 429 and time.monotonic() - started < timeout_s:
+                result["busy"] += 1
+                time.sleep(float(response.headers.get("retry-after", "1")))
                 continue
-            record = httpx.Response(200, content=line).json()
-            if record["type"] == "start":
-                result["start_variant"] = record["variant"]
-            elif record["type"] == "audio":
-                if result["first_s"] is None:
-                    result["first_at"] = time.monotonic()
-                    result["first_s"] = result["first_at"] - started
-                result["samples"] += record["samples"]
-            elif record["type"] == "end":
-                result["end"] = record
-            elif record["type"] == "error":
-                result["error"] = record["error"]
+            if response.status_code != 200:
+                result["error"] = response.read().decode(errors="replace")
+                return result
+            _read(response, result, started)
+            return result
+
+
+def _read(response: httpx.Response, result: dict[str, Any], started: float) -> None:
+    """Fill ``result`` from an NDJSON body."""
+    for line in response.iter_lines():
+        if not line:
+            continue
+        record = httpx.Response(200, content=line).json()
+        if record["type"] == "start":
+            result["start_variant"] = record["variant"]
+        elif record["type"] == "audio":
+            if result["first_s"] is None:
+                result["first_at"] = time.monotonic()
+                result["first_s"] = result["first_at"] - started
+            result["samples"] += record["samples"]
+        elif record["type"] == "end":
+            result["end"] = record
+        elif record["type"] == "error":
+            result["error"] = record["error"]
     result["ended_at"] = time.monotonic()
-    return result

@@ -1,4 +1,5 @@
-"""A/B as a user runs it: ``voxstack serve --config serve_configs/ab.yaml``, ``voxstack ab weights``, ``ab report``.
+"""A/B as a user runs it: ``voxstack serve --config serve_configs/ab.yaml``, ``voxstack ab weights``, ``ab report``;
+then a rollout (``voxstack deploy``) that restarts piper-joe's vocoder stage under four long streams.
 
 The service runs as a subprocess with its own Ray (never the suite's shared cluster), on free HTTP and
 metrics ports (``--port``, ``--metrics-port``; the metrics default is 8080).
@@ -7,21 +8,28 @@ metrics ports (``--port``, ``--metrics-port``; the metrics default is 8080).
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.serve.cli_service import CliService, ndjson_stream
+from tests.serve.cli_service import ROOT, CliService, ndjson_stream
 from tests.serve.conftest import LONG_TEXT
 
 CLIENTS = [f"ab-client-{i}" for i in range(60)]
 BASE, VARIANT = "piper-joe.Encoders", "piper-joe.CustomizedEncoders"
+ROLLOUT_TEXT = LONG_TEXT + " " + LONG_TEXT
+"""Sixteen sentences: long enough to outlast a rollout on a busy two-core machine."""
+CONFIG = {"path": "serve_configs/ab.yaml"}
+"""The config the service runs (a rollout replaces it): a later change starts from it, as a user's would."""
 SENT: Counter[str] = Counter()
 """Streams sent per variant, for the report to match."""
 
@@ -34,10 +42,10 @@ def ab() -> Iterator[CliService]:
         yield service
 
 
-def _routes(service: CliService) -> dict[str, str]:
+def _routes(service: CliService, clients: list[str] = CLIENTS) -> dict[str, str]:
     with httpx.Client(base_url=service.url, timeout=30) as http:
         return {c: http.get("/v1/route", params={"model": "piper-joe"}, headers={"x-voxstack-client": c}).json()
-                ["variant"] for c in CLIENTS}
+                ["variant"] for c in clients}
 
 
 def _count(results: list[dict[str, Any]]) -> None:
@@ -45,11 +53,69 @@ def _count(results: list[dict[str, Any]]) -> None:
         SENT[r["variant"]] += 1
 
 
+def _long_streams(service: CliService, clients: list[str], text: str = LONG_TEXT,
+                  ) -> tuple[list[threading.Thread], dict[str, Any]]:
+    results: dict[str, Any] = {c: {} for c in clients}
+    threads = [threading.Thread(target=ndjson_stream, args=(service.url, c, text), kwargs={"result": results[c]})
+               for c in clients]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+def test_rollout_restarting_the_vocoder_stage_drops_no_stream(ab: CliService) -> None:
+    stage = "piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats"  # piper-joe's vocoder, with its neighbours
+    clients = [f"rollout-{i}" for i in range(4)]
+    routes = _routes(ab, clients)
+    threads, reference = _long_streams(ab, sorted({routes[c]: c for c in clients}.values()), ROLLOUT_TEXT)
+    for t in threads:  # each variant's full length (seeded), before any change: one stream per variant
+        t.join(timeout=300)
+    _count(list(reference.values()))
+    full = {routes[c]: r["samples"] for c, r in reference.items()}
+    old = ab.replicas().get(stage, set())
+    assert old
+    raw = yaml.safe_load((ROOT / "serve_configs" / "ab.yaml").read_text())
+    entry = next(d for d in raw["applications"][0]["deployments"] if d["name"] == stage)
+    entry["ray_actor_options"]["num_cpus"] = 0.2  # a changed actor option (that fits beside the old replica)
+    changed = Path(tempfile.mkdtemp(prefix="vxrollout")) / "ab-rollout.yaml"
+    changed.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    threads, results = _long_streams(ab, clients, ROLLOUT_TEXT)
+    deadline = time.monotonic() + 120
+    while not all(r.get("first_at") for r in results.values()):  # every stream has begun
+        assert time.monotonic() < deadline, results
+        time.sleep(0.2)
+    started = time.monotonic()
+    done = ab.command("deploy", str(changed), "--address", ab.address)
+    assert done.returncode == 0, done.stdout + done.stderr
+    applied = time.monotonic()
+    CONFIG["path"] = str(changed)
+    while ab.replicas().get(stage, set()) & old:  # the old replicas drain, then exit
+        assert time.monotonic() - applied < 300, "the old replicas never left"
+        time.sleep(0.5)
+    after = ndjson_stream(ab.url, "rollout-after", "Served after the rollout.")
+    for t in threads:
+        t.join(timeout=300)
+    _count([*results.values(), after])
+    new = ab.replicas().get(stage, set())
+    print(f"rollout: deploy took {applied - started:.1f} s; old replicas {sorted(old)}, new {sorted(new)}")
+    assert new and not new & old
+    assert after["error"] is None and after["end"] is not None and after["samples"] > 0, after
+    running = sum(r["ended_at"] > applied for r in results.values())
+    print(f"rollout: 4 streams running when applied, {running} still running when the new replicas served")
+    for c in clients:
+        r = results[c]
+        assert r["first_at"] < started, r  # running when the change was applied
+        assert r["error"] is None and r["end"] is not None, r
+        assert r["end"]["samples"] == r["samples"] == full[routes[c]] > 0, (r, full)
+
+
 def test_sixty_clients_split_near_the_weights_and_stick(ab: CliService) -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda c: ndjson_stream(ab.url, c, "Hello there."), CLIENTS + CLIENTS))
     _count(results)
-    assert all(r["status"] == 200 and r["end"] is not None and r["error"] is None for r in results)
+    broken = [r for r in results if r["status"] != 200 or r["end"] is None or r["error"] is not None]
+    assert not broken, broken
     assert all(r["variant"] == r["start_variant"] for r in results)
     by_client: dict[str, set[str]] = {}
     for r in results:
@@ -63,22 +129,20 @@ def test_sixty_clients_split_near_the_weights_and_stick(ab: CliService) -> None:
 
 def test_weights_move_live_without_restarts_or_broken_streams(ab: CliService) -> None:
     before = _routes(ab)
-    pids = ab.replica_pids()
-    assert len(pids) >= 10, pids  # ab.yaml's ten stages (autoscaling may have added some)
-    long_clients = CLIENTS[:4]
-    results: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda c=c: results.append(ndjson_stream(ab.url, c, LONG_TEXT)))
-               for c in long_clients]
-    for t in threads:
-        t.start()
-    time.sleep(3)  # every stream has begun
+    replicas = ab.replicas()
+    assert len(replicas) == 10, replicas  # ab.yaml's ten stages
+    threads, streams = _long_streams(ab, CLIENTS[:4])
+    deadline = time.monotonic() + 90
+    while not all(r.get("first_at") for r in streams.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)  # every stream admitted has begun (a busy ingress admits the rest later)
     moved_at = time.monotonic()
-    done = ab.command("ab", "weights", "--config", "serve_configs/ab.yaml", "--address", ab.address,
+    done = ab.command("ab", "weights", "--config", CONFIG["path"], "--address", ab.address,
                       f"{VARIANT}=0.5")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "piper-joe.CustomizedEncoders': 0.5" in done.stdout
     for t in threads:
-        t.join(timeout=180)
+        t.join(timeout=300)
+    results = list(streams.values())
     _count(results)
     after = _routes(ab)
     on_variant = sum(v == VARIANT for v in after.values())
@@ -86,10 +150,13 @@ def test_weights_move_live_without_restarts_or_broken_streams(ab: CliService) ->
     assert 19 <= on_variant <= 41  # 30 expected; three binomial standard deviations either side
     assert all(after[c] == VARIANT for c in CLIENTS if before[c] == VARIANT)  # stayed
     assert all(before[c] == BASE for c in CLIENTS if after[c] != before[c])  # only the moved bucket changed
-    assert pids <= ab.replica_pids()  # no replica restarted
-    assert len(results) == 4
-    for r in results:  # streams in flight across the change end complete
-        assert r["first_at"] < moved_at < r["ended_at"], r
+    now = ab.replicas()
+    for name, pids in replicas.items():  # no replica restarted (autoscaling may add or remove some)
+        assert not (pids - now[name] and now[name] - pids), (name, pids, now[name])
+    across = [r for r in results if r["first_at"] and r["first_at"] < moved_at < r["ended_at"]]
+    print(f"streams in flight across the weight change: {len(across)} of 4")
+    assert across  # the change happened under load
+    for r in results:  # every stream ends complete
         assert r["error"] is None and r["end"] is not None and r["end"]["samples"] == r["samples"] > 0, r
 
 
@@ -121,3 +188,4 @@ def test_metrics_at_the_documented_port_tag_requests_by_variant(ab: CliService) 
     lines = [line for line in text.splitlines() if "voxstack_requests" in line and not line.startswith("#")]
     assert any(f'variant="{BASE}"' in line for line in lines)
     assert any(f'variant="{VARIANT}"' in line for line in lines)
+

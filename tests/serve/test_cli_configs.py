@@ -51,3 +51,23 @@ def test_kuberay_pods_export_metrics_at_the_serve_port() -> None:
         assert group["rayStartParams"]["metrics-export-port"] == str(DEFAULT_METRICS_PORT)
         ports = group["template"]["spec"]["containers"][0]["ports"]
         assert {"containerPort": DEFAULT_METRICS_PORT, "name": "metrics"} in ports
+
+
+def test_kuberay_rollout_drains_as_voxstack_deploy_does() -> None:
+    import yaml
+
+    from deployments.config import validate_config
+    from deployments.rollout import drain_timeout_s
+    from tests.serve.cli_service import ROOT
+
+    manifest = yaml.safe_load((ROOT / "k8s" / "rayservice.yaml").read_text())
+    spec = manifest["spec"]
+    embedded = validate_config(yaml.safe_load(spec["serveConfigV2"]))
+    for application in embedded.applications:
+        drain = drain_timeout_s(application)
+        assert all(d.graceful_shutdown_timeout_s == drain for d in application.deployments)
+        assert spec["rayClusterDeletionDelaySeconds"] >= drain  # the old cluster outlives its streams
+    assert spec["upgradeStrategy"]["type"] == "NewCluster"
+    groups = {g["groupName"]: g for g in spec["rayClusterConfig"]["workerGroupSpecs"]}
+    assert groups["gpu"]["minReplicas"] == groups["inferentia"]["minReplicas"] == 0
+    assert all(0 <= g["minReplicas"] <= g["maxReplicas"] for g in groups.values())
