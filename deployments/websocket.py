@@ -4,6 +4,8 @@ The client sends JSON text frames: ``start`` (first, once), then ``text`` fragme
 ``flush``, ``clear`` (barge-in) and ``end``. The server answers ``start``, binary audio frames (the
 ``sample_format`` of ``start``), ``marks``, ``flushed``, ``cleared``, ``end`` (then a normal close) and
 ``error``. What is said is the TextStream's (blocks/text_stream.py); this module only moves it.
+With ``"text_type": "ssml"`` in ``start``, the fragments form SSML documents, each spoken once a
+``flush`` or ``end`` closes it (blocks/ssml_stream.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from blocks.errors import InputError
 from blocks.options import SynthesisOptions, VoiceOptions
+from blocks.ssml_stream import SsmlTextStream
 from blocks.text_stream import TextStream
 from deployments.api import ApiError, error_body
 from deployments.audio import SAMPLE_FORMATS
@@ -54,6 +57,8 @@ class Start(VoiceOptions):
     model: str | None = None
     voice: str = "default"
     sample_format: Literal["s16le", "f32le"] = "s16le"
+    text_type: Literal["text", "ssml"] = "text"
+    """``ssml``: the text is SSML, one ``<speak>`` document per ``flush`` (and one before ``end``)."""
 
     def options(self) -> SynthesisOptions:
         return SynthesisOptions(**self.model_dump(include=set(VoiceOptions.model_fields)))
@@ -165,7 +170,7 @@ class Socket:
                     raise Refused(POLICY, "a second 'start': one stream per socket", "type")
                 await self._start(validated(Start, data))
             elif kind == "text":
-                self._feed(TextStream.feed, validated(Text, data).text)
+                self._feed(type(self.stream).feed, validated(Text, data).text)
             elif kind in ("flush", "clear", "end"):
                 validated(Command, data)
                 await getattr(self, f"_{kind}")()
@@ -181,7 +186,8 @@ class Socket:
             raise Refused(POLICY, f"voice {start.voice!r} is not one of {model.addon.config.voices}", "voice")
         self.model = model
         self.variant = model.router.choose(self.ws.headers.get("x-voxstack-client"))
-        self.stream = TextStream(model.addon, model.frontend, start.options())
+        kind = SsmlTextStream if start.text_type == "ssml" else TextStream
+        self.stream = kind(model.addon, model.frontend, start.options())
         self.pack = SAMPLE_FORMATS[start.sample_format]
         await self._send_json({"type": "start", "model": model.name, "variant": self.variant,
                                "sample_rate": model.sample_rate, "sample_format": start.sample_format,
@@ -207,11 +213,11 @@ class Socket:
 
     async def _flush(self) -> None:
         assert self.stream is not None
-        self._feed(TextStream.flush)
+        self._feed(type(self.stream).flush)
         self.flushes.append(len(self.stream.spans))
 
     async def _end(self) -> None:
-        self._feed(TextStream.end)
+        self._feed(type(self.stream).end)
 
     async def _clear(self) -> None:
         """Barge-in: stop the audio in flight in every stage, drop the buffer, then say so."""

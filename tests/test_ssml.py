@@ -270,3 +270,29 @@ def test_cli_reads_ssml_from_a_file_and_refuses_bad_ssml(tmp_path) -> None:
     bad = subprocess.run([*cli, "<speak><emphasis>x</emphasis></speak>", "-o", str(tmp_path / "bad.wav")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "<emphasis>" in bad.stderr and not (tmp_path / "bad.wav").exists()
+
+
+def test_ssml_streamed_in_documents_speaks_as_the_whole_document(voice: Voice) -> None:
+    from blocks.ssml_stream import SsmlTextStream
+
+    first = '<speak>Hello there, <break time="700ms"/>my <mark name="m"/>friend.</speak>'
+    second = '<speak>How <prosody rate="50%">are</prosody> you?</speak>'
+    options = SynthesisOptions(noise_scale=0.0, noise_w=0.0, marks=MARKS)
+    stream = SsmlTextStream(voice.addon, voice.frontend, options)
+    for piece in (first[:10], first[10:33], first[33:]):  # fragments cut anywhere
+        stream.feed(piece)
+    stream.flush()
+    stream.feed(second)
+    stream.end()
+    pieces = []
+    for job in stream.jobs():
+        tensors = job.tensors()
+        track = stream.track(job, tensors)
+        pieces += [track.piece(chunk) for chunk in voice.run(tensors, job.request(None, stream.tally))]
+    whole, whole_marks = speak(voice, first.removesuffix("</speak>") + " " + second.removeprefix("<speak>"))
+    np.testing.assert_allclose(np.concatenate([p.samples for p in pieces]), whole, atol=1e-5)
+    source = (first + second).encode()
+    marks = [m for p in pieces for m in p.marks]
+    assert [source[m["start"] : m["end"]].decode() for m in marks if m["type"] in ("word", "ssml")] == \
+        ["Hello", "there", "my", '<mark name="m"/>', "friend", "How", "are", "you"]
+    assert [m["time"] for m in marks] == [m["time"] for m in whole_marks]

@@ -17,7 +17,8 @@ def _stream(service: Service, body: dict, prefix: str = "") -> tuple[np.ndarray,
     response = service.http.post(f"{prefix}/v1/stream", json={"noise_scale": 0.0, "noise_w": 0.0, **body})
     assert response.status_code == 200, response.text
     records = [json.loads(line) for line in response.text.splitlines()]
-    audio = np.concatenate([np.frombuffer(base64.b64decode(r["audio"]), "<i2") for r in records
+    dtype = "<f4" if records[0]["sample_format"] == "f32le" else "<i2"
+    audio = np.concatenate([np.frombuffer(base64.b64decode(r["audio"]), dtype) for r in records
                             if r["type"] == "audio"])
     marks = [m for r in records if r["type"] == "marks" for m in r["marks"]]
     return audio, marks, records
@@ -68,3 +69,30 @@ def test_openai_endpoint_reads_speak_as_text(service: Service) -> None:
     response = service.http.post("/v1/audio/speech", json={"model": "piper-joe", "input": text,
                                                             "response_format": "pcm"})
     assert response.status_code == 200 and len(response.content) > 0
+
+
+def test_websocket_speaks_ssml_documents_and_refuses_bad_ones(service: Service) -> None:
+    from deployments.websocket import POLICY
+    from tests.serve.test_websocket import audio, received, send, socket
+
+    document = '<speak>Hello there, <break time="700ms"/>my <mark name="m"/>friend.</speak>'
+    whole, _, _ = _stream(service, {"model": "piper-joe", "input": document, "text_type": "ssml",
+                                    "sample_format": "f32le"}, "/placed")
+    with socket(service) as ws:
+        send(ws, "start", model="piper-joe", text_type="ssml", sample_format="f32le", noise_scale=0.0, noise_w=0.0,
+             marks=["word", "ssml"])
+        for piece in (document[:12], document[12:40], document[40:]):
+            send(ws, "text", text=piece)
+        send(ws, "end")
+        messages, code = received(ws)
+    assert code == 1000
+    marks = [m for message in messages if isinstance(message, dict) and message["type"] == "marks"
+             for m in message["marks"]]
+    assert [m["value"] for m in marks] == ["Hello", "there", "my", "m", "friend"]
+    np.testing.assert_allclose(audio(messages), whole, atol=1e-4)
+    with socket(service) as ws:
+        send(ws, "start", model="piper-joe", text_type="ssml")
+        send(ws, "text", text="<speak><emphasis>no</emphasis></speak>")
+        send(ws, "flush")
+        messages, code = received(ws)
+    assert code == POLICY and any("<emphasis>" in json.dumps(m) for m in messages if isinstance(m, dict))
