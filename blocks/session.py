@@ -113,14 +113,7 @@ class Session:
         self.sample_rate = addon.config.sample_rate
         self.seconds_per_frame = addon.config.hop_length / addon.config.sample_rate
         self.request_id = request_id or uuid.uuid4().hex[:12]
-        self.document = self._document(addon, text, text_type)
-        """The parsed SSML (``text_type="ssml"``): the spoken text, its controls, marks and offsets."""
-        if self.document is None:
-            self.spans = frontend.split(frontend.check(text))
-            self.byte = ByteOffsets(text)
-        else:
-            self.spans = ssml_plan.spans(self.document, frontend, frontend.check(self.document.text))
-            self.byte = self.document.offsets()
+        self._plan(addon, text, text_type)
         self._planned = 0
         """Spoken-text offset up to which breaks and marks went with an utterance."""
         self.tally = tally if tally is not None else Tally()
@@ -132,6 +125,17 @@ class Session:
     @property
     def seconds(self) -> float:
         return self.samples / self.sample_rate
+
+    def _plan(self, addon: Addon, text: str, text_type: str) -> None:
+        """The request's sentences (``spans``), byte offsets, and SSML ``document`` (None for plain text)."""
+        frontend = self.frontend
+        self.document = self._document(addon, text, text_type)
+        if self.document is None:
+            self.spans = frontend.split(frontend.check(text))
+            self.byte = ByteOffsets(text)
+        else:
+            self.spans = ssml_plan.spans(self.document, frontend, frontend.check(self.document.text))
+            self.byte = self.document.offsets()
 
     @staticmethod
     def _document(addon: Addon, text: str, text_type: str) -> ssml.Document | None:

@@ -41,15 +41,9 @@ class TextStream(Session):
 
     def __init__(self, addon: Addon, frontend: Frontend, options: SynthesisOptions, request_id: str | None = None,
                  tally: Tally | None = None, long_run_chars: int = LONG_RUN_CHARS) -> None:
-        # the Session's own set-up (options, limits, tally, clock...), on a stand-in text replaced below
-        super().__init__(addon, frontend, ".", options, request_id, tally)
-        self.text = ""
-        """Every fragment received, concatenated: mark offsets count into it."""
+        super().__init__(addon, frontend, "", options, request_id, tally)
         self.cleaned = ""
         """The same text as the frontend reads it (same length)."""
-        self.spans: list[Span] = []
-        """Utterance spans released so far (their index is a Job's ``sentence``)."""
-        self.byte = ByteOffsets("")
         self.max_buffered = frontend.options.max_chars
         self.long_run_chars = long_run_chars
         self.rest = 0
@@ -62,6 +56,15 @@ class TextStream(Session):
         self._epoch = 0
         self._lock = threading.Lock()
         self._planning = threading.Lock()
+
+    def _plan(self, addon: Addon, text: str, text_type: str) -> None:
+        """Nothing yet: sentences are planned as fragments confirm them."""
+        self.text = text
+        """Every fragment received, concatenated: mark offsets count into it."""
+        self.document = None
+        self.spans: list[Span] = []
+        """Utterance spans released so far (their index is a Job's ``sentence``)."""
+        self.byte = ByteOffsets(text)
 
     # ---- text in ------------------------------------------------------------------------------
     def feed(self, fragment: str) -> None:
