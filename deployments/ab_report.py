@@ -94,9 +94,10 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _family(name: str, wanted: str) -> bool:
-    """Ray prefixes exported metric names (``ray_voxstack_requests``)."""
-    return name == wanted or name.endswith("_" + wanted)
+def _is(sample: str, metric: str, suffix: str = "") -> bool:
+    """Ray prefixes exported metric names (``ray_voxstack_requests_total``)."""
+    name = metric + suffix
+    return sample == name or sample.endswith("_" + name)
 
 
 def parse(texts: list[str]) -> dict[tuple[str, str], Variant]:
@@ -104,29 +105,24 @@ def parse(texts: list[str]) -> dict[tuple[str, str], Variant]:
     variants: dict[tuple[str, str], Variant] = {}
 
     def variant(labels: dict[str, str]) -> Variant:
-        full = labels.get("variant", "?")
-        addon, _, name = full.rpartition(SEPARATOR)
+        addon, _, name = labels.get("variant", "?").rpartition(SEPARATOR)
         key = (addon or "(default)", name)
         return variants.setdefault(key, Variant(*key))
 
     for text in texts:
         for family in text_string_to_metric_families(text):
-            if _family(family.name, "voxstack_requests"):
-                for s in family.samples:
-                    if s.name.endswith("_total") or s.name == family.name:
-                        v = variant(s.labels)
-                        outcome = s.labels.get("outcome", "?")
-                        v.outcomes[outcome] = v.outcomes.get(outcome, 0.0) + s.value
-            for metric, attribute in (("voxstack_first_audio_seconds", "first_audio"),
-                                      ("voxstack_real_time_factor", "rtf")):
-                if not _family(family.name, metric):
+            for s in family.samples:
+                if _is(s.name, "voxstack_requests", "_total") or _is(s.name, "voxstack_requests"):
+                    v = variant(s.labels)
+                    outcome = s.labels.get("outcome", "?")
+                    v.outcomes[outcome] = v.outcomes.get(outcome, 0.0) + s.value
                     continue
-                for s in family.samples:
-                    histogram: Histogram = getattr(variant(s.labels), attribute)
-                    if s.name.endswith("_bucket"):
-                        histogram.add(float(s.labels["le"]), s.value)
-                    elif s.name.endswith("_sum"):
-                        histogram.total += s.value
+                for metric, attribute in (("voxstack_first_audio_seconds", "first_audio"),
+                                          ("voxstack_real_time_factor", "rtf")):
+                    if _is(s.name, metric, "_bucket"):
+                        getattr(variant(s.labels), attribute).add(float(s.labels["le"]), s.value)
+                    elif _is(s.name, metric, "_sum"):
+                        getattr(variant(s.labels), attribute).total += s.value
     return variants
 
 
