@@ -25,11 +25,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from image import ROOT, ImageError, build, containerfile_default_base, docker, image_size
 
 TEXT = "The image starts with nothing to fetch. Every voice speaks from its own networks."
 STARTUP_LIMIT_S = 600.0
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_RUN = "voxstack-image-test-host"
 OFFLINE_RUN = "voxstack-image-test-offline"
 
@@ -108,9 +108,10 @@ def debian_base() -> str:
             for item in Path(folder, cache).glob("*"):
                 if item.is_file():
                     item.unlink()
+        os.chmod(folder, 0o755)  # the image's / (a temporary folder is private to its owner)
         tar = subprocess.Popen(["tar", "-C", folder, "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run([os.environ.get("DOCKER", "docker"), "import", "-", tag], stdin=tar.stdout,
-                                  capture_output=True, text=True)
+        imported = subprocess.run([os.environ.get("DOCKER", "docker"), "import", "--change", f"ENV PATH={PATH}",
+                                   "-", tag], stdin=tar.stdout, capture_output=True, text=True)
         tar.wait()
         if imported.returncode != 0:
             raise ImageError(f"docker import of the Debian base failed: {imported.stderr.strip()}")
@@ -275,22 +276,15 @@ def _exec_ok(command: list[str], timeout: float = 30) -> bool:
 
 
 def host_run(tag: str) -> list[str]:
-    """The image with host networking on a free port: time to /healthz 200, then every addon."""
+    """The image's own serve config with host networking, on free ports: time to /healthz 200, then every addon."""
     _remove(HOST_RUN)
-    port = _free_port()
-    config = yaml.safe_load((ROOT / "serve_configs" / "local.yaml").read_text())
-    config["http_options"].update(host="127.0.0.1", port=port)
-    with tempfile.TemporaryDirectory(prefix="voxstack-image-") as folder:
-        path = Path(folder, "serve.yaml")
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        path.chmod(0o644)
-        Path(folder).chmod(0o755)
-        url = f"http://127.0.0.1:{port}"
-        docker("run", "--detach", "--name", HOST_RUN, "--network", "host", "--shm-size", "1g",
-               "--volume", f"{path}:/etc/voxstack/serve.yaml:ro", tag, "serve", "--config", "/etc/voxstack/serve.yaml")
-        took = _wait(lambda: _get(f"{url}/healthz")[0] == 200, HOST_RUN)
-        findings = [f"--network host: /healthz 200 {took:.1f} s after docker run", *check_addons(url)]
-        _remove(HOST_RUN)
+    port, metrics = _free_port(), _free_port()
+    docker("run", "--detach", "--name", HOST_RUN, "--network", "host", "--shm-size", "1g", tag,
+           "serve", "--config", "serve_configs/container.yaml", "--port", str(port), "--metrics-port", str(metrics))
+    url = f"http://127.0.0.1:{port}"
+    took = _wait(lambda: _get(f"{url}/healthz")[0] == 200, HOST_RUN)
+    findings = [f"--network host: /healthz 200 {took:.1f} s after docker run", *check_addons(url)]
+    _remove(HOST_RUN)
     return findings
 
 
