@@ -189,3 +189,41 @@ def test_metrics_at_the_documented_port_tag_requests_by_variant(ab: CliService) 
     assert any(f'variant="{BASE}"' in line for line in lines)
     assert any(f'variant="{VARIANT}"' in line for line in lines)
 
+
+
+def test_a_stream_that_cannot_drain_in_time_ends_with_an_error(ab: CliService) -> None:
+    stage = "piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats"
+    raw = yaml.safe_load(Path(CONFIG["path"]).read_text())
+    entry = next(d for d in raw["applications"][0]["deployments"] if d["name"] == stage)
+    entry["graceful_shutdown_timeout_s"] = 0.5  # in place: the old replicas' drain shrinks to half a second
+    short = Path(tempfile.mkdtemp(prefix="vxdrain")) / "ab-short-drain.yaml"
+    short.write_text(yaml.safe_dump(raw, sort_keys=False))
+    done = ab.command("deploy", str(short), "--address", ab.address)
+    assert done.returncode == 0, done.stdout + done.stderr
+    entry["ray_actor_options"]["num_cpus"] = 0.1  # then a restart
+    restart = short.with_name("ab-restart.yaml")
+    restart.write_text(yaml.safe_dump(raw, sort_keys=False))
+    one_utterance = "The quick brown fox jumps over the lazy dog and " * 16 + "then it rests."  # ~50 s of audio
+    clients = [f"drain-{i}" for i in range(4)]
+    routes = _routes(ab, clients)
+    threads, reference = _long_streams(ab, sorted({routes[c]: c for c in clients}.values()), one_utterance)
+    for t in threads:
+        t.join(timeout=300)
+    full = {routes[c]: r["samples"] for c, r in reference.items()}
+    threads, results = _long_streams(ab, clients, one_utterance)
+    deadline = time.monotonic() + 120
+    while not all(r.get("first_at") for r in results.values()):
+        assert time.monotonic() < deadline, results
+        time.sleep(0.2)
+    done = ab.command("deploy", str(restart), "--address", ab.address)
+    applied = time.monotonic()
+    assert done.returncode == 0, done.stdout + done.stderr
+    for t in threads:
+        t.join(timeout=300)
+    cut = [r for r in results.values() if r["error"] is not None]
+    print(f"drain of 0.5 s: {len(cut)} of 4 streams cut, each with an error line; streams ended "
+          f"{sorted(round(r['ended_at'] - applied, 1) for r in results.values())} s after the deploy returned"
+          + (f"; e.g. {cut[0]['error']}" if cut else ""))
+    for c, r in results.items():  # an error line, or the whole stream: never a clean end to a short one
+        assert (r["error"] is not None and r["end"] is None) or r["samples"] == full[routes[c]] > 0, (r, full)
+    assert cut, "no stream was still on the old replica when its drain ran out"
