@@ -201,6 +201,10 @@ def one_stream(url: str, client: str, started: float, timeline: Timeline) -> dic
         with httpx.stream("POST", f"{url}/v1/stream", json={"model": "piper-joe", "input": TEXT},
                           headers={"x-voxstack-client": client}, timeout=180) as response:
             record["status"] = response.status_code
+            if response.status_code != 200:  # 429: the ingress's admission refused it (retried by the client)
+                record["error"] = response.read().decode(errors="replace")
+                record["retry_after_s"] = float(response.headers.get("retry-after", "1"))
+                return record
             samples = 0
             for line in response.iter_lines():
                 if not line:
@@ -218,7 +222,7 @@ def one_stream(url: str, client: str, started: float, timeline: Timeline) -> dic
         record["error"] = f"{type(error).__name__}: {error}"
     finally:
         timeline.active -= 1
-    record["end_t"] = round(time.monotonic() - started, 2)
+        record["end_t"] = round(time.monotonic() - started, 2)
     return record
 
 
@@ -230,8 +234,11 @@ def load(url: str, streams: int, seconds: float, started: float, timeline: Timel
     def client(i: int) -> None:
         n = 0
         while time.monotonic() < until:
-            records.append(one_stream(url, f"c{streams}-{i}-{n}", started, timeline))
+            record = one_stream(url, f"c{streams}-{i}-{n}", started, timeline)
+            records.append(record)
             n += 1
+            if record.get("status") == 429:
+                time.sleep(record["retry_after_s"])
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(streams)]
     for t in threads:
@@ -380,7 +387,9 @@ def main() -> int:
     result["machine"] = machine_info()
     paths = write(result, args.out)
     ok = sum(s["ok"] for s in result["streams"])
-    print(f"streams: {ok} of {len(result['streams'])} complete; events (s after the burst): {result['events']}")
+    refused = sum(s.get("status") == 429 for s in result["streams"])
+    print(f"streams: {ok} of {len(result['streams'])} complete, {refused} refused as busy (429); "
+          f"events (s after the burst): {result['events']}")
     print(f"wrote {paths[0]} and {paths[1]}")
     return 0
 

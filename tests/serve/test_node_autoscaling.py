@@ -38,5 +38,5 @@ def test_inf2_node_comes_with_the_burst_and_goes_after_it() -> None:
         assert set(s["placed"].get(PINNED, [])) <= {"inf2"}, s  # pinned replicas only where neuron_cores are
         for stage in ("Ingress", "Encoders", "Upsampler-Decoder"):  # the other stages stay where they were
             assert s["placed"].get(stage) == ["head"] and s["replicas"].get(stage) == 1, s
-    streams = result["streams"]
-    assert streams and all(r["ok"] and r.get("error") is None for r in streams), [r for r in streams if not r["ok"]]
+    admitted = [r for r in result["streams"] if r.get("status") != 429]  # a busy ingress may refuse some
+    assert len(admitted) >= 4 and all(r["ok"] and r.get("error") is None for r in admitted), result["streams"]
