@@ -45,7 +45,8 @@ bench: addons
 
 # The container image (Containerfile), named as k8s/rayservice.yaml runs it: voxstack:<version>, with
 # -gpu or -neuron for IMAGE_VARIANT=gpu|neuron. pip's index settings (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL,
-# PIP_FIND_LINKS, PIP_TRUSTED_HOST) go to the build; IMAGE_BASE replaces the base image.
+# PIP_FIND_LINKS, PIP_TRUSTED_HOST) and CA bundle (PIP_CERT) go to the build (k8s/image.py); IMAGE_BASE
+# replaces the base image.
 IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_VARIANT ?= cpu
 IMAGE ?= voxstack:$(IMAGE_VERSION)$(if $(filter-out cpu,$(IMAGE_VARIANT)),-$(IMAGE_VARIANT))
