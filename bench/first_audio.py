@@ -34,6 +34,9 @@ from blocks.voice import Voice  # noqa: E402
 ADDON = "piper-joe"
 NETWORKS = ROOT / "addons" / ADDON / "networks"
 SCALES = {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8}
+SETTLE_S = 0.2
+"""Pause before each timed run: onnxruntime's worker threads keep spinning for a while after a call, and
+would slow whichever system runs next."""
 EARLY_START = {"frontend": {"first_utterance_chars": 100}}
 """The opt-in latency option: a long first sentence's first clause past 100 characters is spoken alone."""
 
@@ -189,12 +192,15 @@ Stream = Callable[[str], Iterator[tuple[np.ndarray, int]]]
 def measure(systems: dict[str, Stream], text: str, repeats: int) -> dict[str, dict[str, Any]]:
     """Median first-chunk, total and CPU milliseconds of each system on ``text``.
 
-    The systems take turns within each repeat, so load from outside the process hits them alike.
+    The systems take turns within each repeat, each going first in turn, so load from outside the process
+    and the spinning threads of the run before hit them alike.
     """
     runs: dict[str, list[Timing]] = {name: [] for name in systems}
-    for _ in range(repeats):
-        for name, stream in systems.items():
-            runs[name].append(time_stream(lambda stream=stream: stream(text)))
+    order = list(systems)
+    for repeat in range(repeats):
+        for name in order[repeat % len(order):] + order[: repeat % len(order)]:  # each goes first in turn
+            time.sleep(SETTLE_S)
+            runs[name].append(time_stream(lambda stream=systems[name]: stream(text)))
     result: dict[str, dict[str, Any]] = {}
     for name, timings in runs.items():
         result[name] = {
