@@ -190,7 +190,8 @@ def start_service(raw: dict[str, Any], url: str, tuned: bool) -> None:
         os.environ.pop(name, None)
     if tuned:
         apply_quiet_serve_settings()
-    ray.init(include_dashboard=False, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="vxbench"))
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vxbench")  # its own Ray files, not /tmp/ray
+    ray.init(include_dashboard=False, log_to_driver=False)
     deploy(raw)
     deadline = time.time() + 300
     while time.time() < deadline:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import socket
 import statistics
@@ -183,7 +184,8 @@ def start_service(raw: dict[str, Any], url: str) -> None:
 
     from deployments.run import deploy
 
-    ray.init(include_dashboard=False, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="vxbench"))
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vxbench")  # its own Ray files, not /tmp/ray
+    ray.init(include_dashboard=False, log_to_driver=False)
     deploy(raw)
     deadline = time.time() + 300
     while True:
