@@ -69,13 +69,14 @@ class Admission:
             self.active += 1
             return Ticket(now, self._area)
 
-    def release(self, ticket: Ticket, audio_s: float) -> None:
-        """The stream stopped producing after ``audio_s`` seconds of audio."""
+    def release(self, ticket: Ticket, audio_s: float, completed: bool = True) -> None:
+        """The stream stopped producing after ``audio_s`` seconds of audio; only one that ``completed``
+        measures the capacity (a failed or cancelled stream's rate says nothing about the machine's)."""
         with self._lock:
             now = self._integrate()
             self.active -= 1
             wall = now - ticket.started
-            if audio_s > 0 and wall > 0.05:  # too short a stream measures only overheads
+            if completed and audio_s > 0 and wall > 0.05:  # too short a stream measures only overheads
                 sharing = max(1.0, (self._area - ticket.area) / wall)
                 self.samples.append((audio_s / wall * sharing, wall))
 

@@ -229,7 +229,7 @@ class Ingress:
         variant = model.router.choose(client)
         synthesis = Synthesis(session, model.encoders[variant], model.tail, self.config.lookahead,
                               self.config.deadline_s, self.config.pace_ahead_s,
-                              on_end=lambda: self.admission.release(ticket, session.seconds))
+                              on_end=lambda completed: self.admission.release(ticket, session.seconds, completed))
         try:
             first = await synthesis.queue.get()
         except BaseException:

@@ -33,7 +33,7 @@ class Synthesis:
 
     def __init__(self, session: Session, encoder: DeploymentHandle, tail: DeploymentHandle, lookahead: int,
                  deadline_s: float, pace_ahead_s: float | None = None,
-                 on_end: Callable[[], None] | None = None) -> None:
+                 on_end: Callable[[bool], None] | None = None) -> None:
         self.session = session
         self.encoder = encoder
         self.tail = tail.options(stream=True)
@@ -43,9 +43,10 @@ class Synthesis:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=lookahead)
         self.first: AudioChunk | None = None
         """The first piece, taken by whoever waits for the stream to begin."""
-        self.on_end = on_end
-        """Called once when the producer stops (done, failed or cancelled)."""
+        self.failed = False
         self.task = asyncio.create_task(self._run())
+        if on_end is not None:  # once the producer stops: done, failed, or cancelled even before it began
+            self.task.add_done_callback(lambda task: on_end(not task.cancelled() and not self.failed))
 
     @property
     def samples(self) -> int:
@@ -57,13 +58,6 @@ class Synthesis:
 
     async def _run(self) -> None:
         try:
-            await self._produce_within_deadline()
-        finally:
-            if self.on_end is not None:
-                self.on_end()
-
-    async def _produce_within_deadline(self) -> None:
-        try:
             try:
                 async with asyncio.timeout(self.deadline_s):
                     await self._produce()
@@ -73,6 +67,7 @@ class Synthesis:
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            self.failed = True
             log.warning("request %s failed: %s: %s", self.session.request_id, type(error).__name__, error)
             if self.queue.full():  # the error ends the stream: it may overtake unsent audio
                 self.queue.get_nowait()

@@ -51,3 +51,12 @@ def test_retry_after_comes_from_the_measured_stream_time() -> None:
     held = [admission.admit(16) for _ in range(2)]
     assert all(held)
     assert abs(admission.retry_after() - 2.0) < 0.2  # a 4 s stream over two held
+
+
+def test_a_failed_or_cancelled_stream_measures_nothing() -> None:
+    admission = Admission(fallback=16)
+    ticket = admission.admit(16)
+    assert ticket is not None
+    ticket.started -= 10.0  # ten seconds for 0.4 s of audio: a stream stuck on a dead stage
+    admission.release(ticket, audio_s=0.4, completed=False)
+    assert admission.active == 0 and not admission.samples
