@@ -291,7 +291,8 @@ def run(steps: list[int], step_s: float, cool_s: float) -> dict[str, Any]:
 
         ray.init(address=cluster.address, log_to_driver=False)
         port = free_port()
-        deploy(serve_config(port), timeout_s=300, progress=lambda line: print(f"deploy: {line}", flush=True))
+        deploy(serve_config(port), f"http://127.0.0.1:{cluster.dashboard_port}", timeout_s=300,
+               progress=lambda line: print(f"deploy: {line}", flush=True))
         url = f"http://127.0.0.1:{port}"
         sampler.start()
         time.sleep(5)  # the quiet baseline

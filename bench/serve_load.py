@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -39,6 +39,9 @@ from bench.machine import machine_info
 from bench.machine import markdown_table as table
 from blocks import load_addon
 from deployments.config import load_config
+
+if TYPE_CHECKING:
+    from deployments.run import LocalHead
 
 LONG = ("The committee that met on Tuesday evening in the old library above the harbour decided after a long and "
         "patient discussion that the new bridge would be built of stone rather than steel because the people who "
@@ -180,36 +183,25 @@ def overrides_of(raw: dict[str, Any], model: str) -> dict[str, Any] | None:
     return None
 
 
-def start_service(raw: dict[str, Any], url: str, tuned: bool) -> None:
-    import ray
-
-    from deployments.ray_settings import QUIET_SERVE_SETTINGS, apply_quiet_serve_settings
-    from deployments.run import deploy
+def start_service(raw: dict[str, Any], url: str, tuned: bool) -> LocalHead:
+    """The service as ``voxstack serve`` runs it (its own Ray head and temp folder), once healthy."""
+    from deployments.ray_settings import QUIET_SERVE_SETTINGS
+    from deployments.rollout import deploy
+    from deployments.run import LocalHead, free_port
 
     for name in QUIET_SERVE_SETTINGS:
         os.environ.pop(name, None)
-    if tuned:
-        apply_quiet_serve_settings()
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vxbench")  # its own Ray files, not /tmp/ray
-    ray.init(include_dashboard=False, log_to_driver=False)
-    deploy(raw)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=10).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError("the service never became healthy")
-
-
-def stop_service() -> None:
-    import ray
-    from ray import serve
-
-    serve.shutdown()
-    ray.shutdown()
+    head = LocalHead(free_port(), free_port(), quiet=tuned)
+    head.start()
+    try:
+        deploy(raw, head.dashboard, timeout_s=300, progress=lambda _: None)
+        if httpx.get(url + "/healthz", timeout=10).status_code != 200:
+            raise RuntimeError("the service is not healthy")
+    except BaseException:
+        head.stop()
+        raise
+    return head
 
 
 def plot(traces: list[dict[str, Any]], path: Path) -> None:
@@ -245,12 +237,12 @@ def main() -> None:
     result: dict[str, Any] = {"machine": machine_info(), "config": str(args.config), "texts": list(MIX)}
     idle: dict[str, float] = {}
 
-    start_service(raw, url, tuned=False)
+    head = start_service(raw, url, tuned=False)
     try:
         idle["Serve defaults"] = idle_cpu_share()
     finally:
-        stop_service()
-    start_service(raw, url, tuned=True)
+        head.stop()
+    head = start_service(raw, url, tuned=True)
     try:
         idle["tuned (voxstack serve)"] = idle_share = idle_cpu_share()
         asyncio.run(offered(url, 3, args.model, 0.0))  # warm every stage
@@ -270,7 +262,7 @@ def main() -> None:
         ramp = {n: summary(f"{n} at once", [asyncio.run(offered(url, n, args.model, 0.0))]) for n in RAMP}
         most = max((n for n, row in ramp.items() if row["refused"] == 0 and row["stalled streams"] == 0), default=0)
     finally:
-        stop_service()
+        head.stop()
 
     overhead = {"lone short sentence, machine CPU ms over HTTP": round(1000 * http_cpu),
                 "in process": round(1000 * local_cpu), "ratio": round(http_cpu / local_cpu, 2)}

@@ -274,7 +274,7 @@ def start_local(config: Path) -> str:
     import ray
 
     from deployments.config import load_config
-    from deployments.run import deploy
+    from deployments.rollout import deploy
 
     raw, _ = load_config(config)
     with socket.socket() as a, socket.socket() as b:
@@ -282,8 +282,8 @@ def start_local(config: Path) -> str:
         b.bind(("127.0.0.1", 0))
         port, dashboard = int(a.getsockname()[1]), int(b.getsockname()[1])
     raw["http_options"] = {**raw.get("http_options", {}), "host": "127.0.0.1", "port": port}
-    ray.init(include_dashboard=True, dashboard_port=dashboard, log_to_driver=False)  # the state API needs it
-    deploy(raw)
+    context = ray.init(include_dashboard=True, dashboard_port=dashboard, log_to_driver=False)  # the state API too
+    deploy(raw, context.dashboard_url, progress=lambda _: None)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while httpx.get(f"{url}/healthz", timeout=10).status_code != 200:

@@ -126,6 +126,8 @@ def addons_compile(
 
 READY_HELP = "Seconds to wait for every stage to be ready (default 600)."
 METRICS_HELP = "Port of Ray's Prometheus metrics, /metrics (default 8080)."
+DASHBOARD_HELP = "Port of Ray's dashboard on 127.0.0.1, where voxstack deploy applies configs (default 8265)."
+ADDRESS_HELP = "Ray dashboard (default: $RAY_DASHBOARD_ADDRESS, else http://127.0.0.1:8265)."
 
 
 @app.command()
@@ -134,56 +136,47 @@ def serve(
     timeout: Annotated[float | None, typer.Option(help=READY_HELP)] = None,
     metrics_port: Annotated[int | None, typer.Option(help=METRICS_HELP)] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port instead of the config's http_options.port.")] = None,
+    dashboard_port: Annotated[int | None, typer.Option(help=DASHBOARD_HELP)] = None,
 ) -> None:
     """Run the voice service on a local Ray (http://127.0.0.1:8000) until Ctrl-C."""
     from deployments.config import ConfigError
+    from deployments.dashboard import DEFAULT_DASHBOARD_PORT
     from deployments.rollout import DEFAULT_READY_TIMEOUT_S, NotReady
     from deployments.run import DEFAULT_METRICS_PORT, run_local
 
     try:
         run_local(config, DEFAULT_READY_TIMEOUT_S if timeout is None else timeout,
-                  DEFAULT_METRICS_PORT if metrics_port is None else metrics_port, port)
+                  DEFAULT_METRICS_PORT if metrics_port is None else metrics_port, port,
+                  DEFAULT_DASHBOARD_PORT if dashboard_port is None else dashboard_port)
     except (ConfigError, NotReady) as error:
         fail(str(error), 1)
 
 
-def _client_env() -> None:
-    """Environment of a Ray client; call before Ray is imported (it reads the auth mode once)."""
+def _dashboard(address: str | None) -> str:
+    """The dashboard to deploy through: ``--address``, else $RAY_DASHBOARD_ADDRESS, else the local one."""
     import os
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    token = Path.home() / ".ray" / "auth_token"  # where a local ray.init keeps the cluster's token
-    if "RAY_AUTH_MODE" not in os.environ and (token.exists() or "RAY_AUTH_TOKEN" in os.environ
-                                             or "RAY_AUTH_TOKEN_PATH" in os.environ):
-        os.environ["RAY_AUTH_MODE"] = "token"  # Ray sends it only to a cluster it finds itself, not to --address
+    from deployments.dashboard import DEFAULT_DASHBOARD
 
-
-def _connect(address: str | None) -> None:
-    import ray
-
-    try:
-        ray.init(address=address or "auto", log_to_driver=False)
-    except (ConnectionError, ValueError, RuntimeError) as error:
-        fail(f"cannot reach the Ray cluster at {address or 'auto'}: {error} "
-             "(voxstack serve prints the address to give --address)", 1)
+    return address or os.environ.get("RAY_DASHBOARD_ADDRESS") or DEFAULT_DASHBOARD
 
 
 def _apply(raw: dict, address: str | None, timeout: float | None) -> None:
     from deployments.config import ConfigError
+    from deployments.dashboard import DashboardError
     from deployments.rollout import DEFAULT_READY_TIMEOUT_S, NotReady, deploy
 
-    _connect(address)
     try:
-        deploy(raw, DEFAULT_READY_TIMEOUT_S if timeout is None else timeout,
+        deploy(raw, _dashboard(address), DEFAULT_READY_TIMEOUT_S if timeout is None else timeout,
                progress=lambda line: typer.echo(f"voxstack: {line}"))
-    except (ConfigError, NotReady) as error:
+    except (ConfigError, NotReady, DashboardError) as error:
         fail(str(error), 1)
 
 
 @app.command("deploy")
 def deploy_command(
     config: Annotated[Path, typer.Argument(help="Serve config file to apply.")],
-    address: Annotated[str | None, typer.Option(help="Ray address (default: $RAY_ADDRESS or the local one).")] = None,
+    address: Annotated[str | None, typer.Option(help=ADDRESS_HELP)] = None,
     timeout: Annotated[float | None, typer.Option(help=READY_HELP)] = None,
 ) -> None:
     """Apply a serve config to a running service, as `serve deploy` does, and wait until it serves.
@@ -191,7 +184,6 @@ def deploy_command(
     Weights, limits and autoscaling change in place; a changed stage starts new replicas and the old
     ones finish their streams first.
     """
-    _client_env()
     from deployments.config import ConfigError, load_config
 
     try:
@@ -211,7 +203,7 @@ def ab_weights(
     shares: Annotated[list[str], typer.Argument(help="ENCODER=SHARE, e.g. piper-joe.CustomizedEncoders=0.5.")],
     config: Annotated[Path, typer.Option(help="The serve config the service runs.")] = Path("serve_configs/ab.yaml"),
     app_name: Annotated[str | None, typer.Option("--app", help="Application (when several have the encoder).")] = None,
-    address: Annotated[str | None, typer.Option(help="Ray address (default: $RAY_ADDRESS or the local one).")] = None,
+    address: Annotated[str | None, typer.Option(help=ADDRESS_HELP)] = None,
     timeout: Annotated[float | None, typer.Option(help=READY_HELP)] = None,
     save: Annotated[bool, typer.Option(help="Also write the new weights into the config file.")] = False,
 ) -> None:
@@ -220,7 +212,6 @@ def ab_weights(
     The addon's other variants split the rest in their old proportions; clients whose bucket does
     not move keep their variant.
     """
-    _client_env()
     import yaml
 
     from deployments.ab import parse_shares, weights_of, with_shares

@@ -1,9 +1,9 @@
 """Apply a serve config to a running Ray and wait until every stage serves (``voxstack serve`` / ``deploy``).
 
-Serve applies a config as ``serve deploy`` does: a change of ``user_config`` (A/B weights, limits),
-autoscaling or replica counts reconfigures the live replicas in place; a change of code, arguments,
-``ray_actor_options`` or ``runtime_env`` starts new replicas and drains the old ones. Readiness is read
-through Serve's public ``serve.status()`` and, per application, the ingress's ``healthz``.
+The config goes through Ray's dashboard REST API, as ``serve deploy`` sends it. A change of ``user_config``
+(A/B weights, limits), autoscaling or replica counts reconfigures the live replicas in place; a change of
+code, arguments, ``ray_actor_options`` or ``runtime_env`` starts new replicas and drains the old ones. Readiness is read
+from the same API and, per application, from the ingress's ``healthz`` through Serve's proxy.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployments.app import INGRESS, deployment_names
-from deployments.config import Application, Deployment, ServeConfig, validate_config
+from deployments.config import Application, ServeConfig, validate_config
+from deployments.dashboard import Dashboard
 from deployments.ingress import IngressConfig
 
 DEFAULT_READY_TIMEOUT_S = 600.0
@@ -33,7 +34,7 @@ class NotReady(TimeoutError):
 
 @dataclass(frozen=True)
 class StageState:
-    """One deployment's progress towards its starting replica count."""
+    """One deployment's progress towards the replica count Serve targets for it."""
 
     app: str
     name: str
@@ -45,18 +46,6 @@ class StageState:
     @property
     def ready(self) -> bool:
         return self.running >= self.target and self.status in ("HEALTHY", "UPSCALING", "DOWNSCALING")
-
-
-def target_replicas(deployment: Deployment | None) -> int:
-    """Replicas a deployment starts with: ``num_replicas``, else its autoscaling's initial or minimum."""
-    if deployment is None:
-        return 1
-    if isinstance(deployment.num_replicas, int):
-        return deployment.num_replicas
-    scaling = deployment.autoscaling_config
-    if scaling is not None:
-        return scaling.initial_replicas if scaling.initial_replicas is not None else scaling.min_replicas
-    return 1
 
 
 DRAIN_MARGIN_S = 5.0
@@ -87,117 +76,78 @@ def with_drain(raw: dict[str, Any], config: ServeConfig) -> dict[str, Any]:
     return out
 
 
-def submit(raw: dict[str, Any]) -> ServeConfig:
-    """Validate ``raw`` strictly and hand it to Serve on the connected Ray; returns without waiting.
+def submit(raw: dict[str, Any], dashboard: Dashboard) -> ServeConfig:
+    """Validate ``raw`` strictly and hand it to Serve through the dashboard; returns without waiting.
 
-    Serve's proxies start with the config's ``http_options`` through the public ``serve.start``. Serve
-    has no public call that applies a config without the dashboard (``serve deploy`` goes through the
-    dashboard's REST API), so the config goes to the controller through the client that ``serve.start``
-    made, as ``serve run CONFIG`` does, without its fixed 60 s wait: readiness is waited for here.
+    Serve starts its proxies with the config's ``http_options`` the first time; readiness is waited
+    for here, not with Serve's own fixed wait.
     """
-    from ray import serve
-    from ray.serve.context import _get_global_client
-    from ray.serve.schema import ServeDeploySchema
-
     config = validate_config(raw)
-    raw = with_drain(raw, config)
-    serve.start(proxy_location=config.proxy_location, http_options=config.http_options.model_dump(exclude_none=True),
-                logging_config=config.logging_config)
-    _get_global_client().deploy_apps(ServeDeploySchema.model_validate(raw), _blocking=False)
+    dashboard.apply(with_drain(raw, config))
     return config
 
 
-def _requested(deployment: Deployment | None) -> dict[str, float]:
-    """The resources one replica asks for (Serve's default is one CPU)."""
-    options = deployment.ray_actor_options if deployment else None
-    if options is None:
-        return {"CPU": 1.0}
-    wants = {"CPU": 1.0 if options.num_cpus is None else options.num_cpus}
-    if options.num_gpus:
-        wants["GPU"] = options.num_gpus
-    wants.update(options.resources or {})
-    return {k: v for k, v in wants.items() if v > 0}
-
-
-def why_waiting(deployment: Deployment | None) -> str | None:
-    """Why a replica of ``deployment`` cannot be placed now, from the nodes' resources (None: it can)."""
-    import ray
-
-    wants = _requested(deployment)
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    for key in wants:
-        if not any(key in node for node in nodes):
-            return f"waiting for resource {key} that no node has (each replica asks {wants})"
-    free = ray.available_resources()
-    short = {k: v for k, v in wants.items() if free.get(k, 0.0) + 1e-9 < v}
-    if short:
-        return f"waiting for {', '.join(f'{k} {v:g} (free {free.get(k, 0.0):g})' for k, v in short.items())}"
+def why_waiting(required: dict[str, float], nodes: list[dict[str, float]]) -> str | None:
+    """Why a replica asking ``required`` cannot be placed, when no live node has one of its resources."""
+    for key, amount in required.items():
+        if amount > 0 and not any(key in node for node in nodes):
+            return f"waiting for resource {key} that no node has (each replica asks {required})"
     return None
 
 
 class Readiness:
-    """Serve's view of a config's applications, summarised stage by stage."""
+    """Serve's view of a config's applications, read from the dashboard and summarised stage by stage."""
 
-    def __init__(self, config: ServeConfig, since: float = 0.0, http_url: str | None = None) -> None:
+    def __init__(self, config: ServeConfig, dashboard: Dashboard, since: float = 0.0) -> None:
         self.config = config
-        self.http_url = http_url
-        """The proxies' address, when known: ``healthz`` is then also asked over HTTP, route by route."""
+        self.dashboard = dashboard
         self.since = since
         """Applications last deployed before this Unix time are still on an older config."""
-        self.options = {(app.name, d.name): d for app in config.applications for d in app.deployments}
         self.deploying: list[str] = []
         """Applications Serve does not report RUNNING at the last look."""
+        self.details: dict[str, Any] = {}
+        self.required: dict[tuple[str, str], dict[str, float]] = {}
 
     def stages(self) -> list[StageState]:
-        from ray import serve
-
-        status = serve.status()
+        self.details = self.dashboard.serve_details()
+        apps = self.details.get("applications") or {}
         states: list[StageState] = []
         self.deploying = []
         for app in self.config.applications:
-            overview = status.applications.get(app.name)
-            if overview is None or overview.status != "RUNNING":
+            overview = apps.get(app.name)
+            if overview is None or overview.get("status") != "RUNNING":
                 self.deploying.append(app.name)
             if overview is None:
                 states.append(StageState(app.name, APPLICATION, 0, 1, "NOT_STARTED", "not deployed yet"))
                 continue
-            if overview.status == "DEPLOY_FAILED":
-                raise NotReady(f"application {app.name} failed to deploy: {overview.message}")
-            if overview.last_deployed_time_s + 1.0 < self.since or not overview.deployments:
-                states.append(StageState(app.name, APPLICATION, 0, 1, str(overview.status),
-                                         overview.message or "building the application"))
+            if overview.get("status") == "DEPLOY_FAILED":
+                raise NotReady(f"application {app.name} failed to deploy: {overview.get('message')}")
+            deployments = overview.get("deployments") or {}
+            if (overview.get("last_deployed_time_s") or 0.0) + 1.0 < self.since or not deployments:
+                states.append(StageState(app.name, APPLICATION, 0, 1, str(overview.get("status")),
+                                         overview.get("message") or "building the application"))
                 continue
-            for name, deployment in overview.deployments.items():
-                running = int(deployment.replica_states.get("RUNNING", 0))
-                target = target_replicas(self.options.get((app.name, name)))
-                states.append(StageState(app.name, name, running, target, str(deployment.status.value),
-                                         deployment.message))
+            for name, deployment in deployments.items():
+                running = sum(r.get("state") == "RUNNING" for r in deployment.get("replicas") or [])
+                self.required[(app.name, name)] = deployment.get("required_resources") or {}
+                states.append(StageState(app.name, name, running, int(deployment.get("target_num_replicas") or 0),
+                                         str(deployment.get("status")), deployment.get("message") or ""))
         return states
 
+    def http_url(self) -> str:
+        """The proxies' address as seen from here: the dashboard's host, the port Serve's proxies bind."""
+        http = self.details.get("http_options") or {}
+        return f"http://{self.dashboard.host}:{http.get('port', 8000)}"
+
     def healthy(self) -> list[str]:
-        """Applications whose ingress does not yet answer ``healthz`` with 200, asked through Serve.
-
-        Asked through a handle, not HTTP: the running proxies keep the address they started with,
-        whatever ``http_options`` a later config gives.
-        """
-        from ray import serve
-
-        if any(str(getattr(p, "value", p)) != "HEALTHY" for p in serve.status().proxies.values()):
+        """Applications whose ingress does not yet answer ``healthz`` with 200 through Serve's proxy."""
+        proxies = (self.details.get("proxies") or {}).values()
+        if not proxies or any(p.get("status") != "HEALTHY" for p in proxies):
             return [app.name for app in self.config.applications]
-        waiting = []
-        for app in self.config.applications:
-            try:
-                answer = serve.get_app_handle(app.name).healthz.remote().result(timeout_s=10)
-                if getattr(answer, "status_code", None) != 200 or not self._http_ok(app.route_prefix):
-                    waiting.append(app.name)
-            except Exception:  # not routable yet, or a stage still starting
-                waiting.append(app.name)
-        return waiting
+        return [app.name for app in self.config.applications if not self._http_ok(app.route_prefix)]
 
     def _http_ok(self, route_prefix: str) -> bool:
-        if self.http_url is None:
-            return True
-        url = f"{self.http_url}{route_prefix.rstrip('/')}/healthz"
+        url = f"{self.http_url()}{route_prefix.rstrip('/')}/healthz"
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
                 return bool(response.status == 200)
@@ -205,11 +155,16 @@ class Readiness:
             return False
 
     def explain(self, states: list[StageState]) -> str:
+        try:
+            nodes = self.dashboard.node_resources()
+        except Exception:  # the explanation is a courtesy: Serve's own message is there without it
+            nodes = None
         lines = []
         for s in states:
             if s.ready:
                 continue
-            reason = why_waiting(self.options.get((s.app, s.name))) if s.name != APPLICATION else None
+            required = self.required.get((s.app, s.name), {})
+            reason = why_waiting(required, nodes) if nodes is not None and s.name != APPLICATION else None
             detail = reason or s.message or s.status
             lines.append(f"  {s.app}/{s.name}: {s.running} of {s.target} replicas running ({s.status}); {detail}")
         return "\n".join(lines)
@@ -224,16 +179,15 @@ def summary(states: list[StageState]) -> str:
     return line + (f", building applications {building}" if building else "")
 
 
-def wait_ready(config: ServeConfig, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
-               progress: Callable[[str], None] = print, since: float = 0.0, poll_s: float = 1.0,
-               http_url: str | None = None) -> float:
+def wait_ready(config: ServeConfig, dashboard: Dashboard, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+               progress: Callable[[str], None] = print, since: float = 0.0, poll_s: float = 1.0) -> float:
     """Wait until every stage has its starting replicas and every ingress answers ``healthz``.
 
     Prints progress when it changes; returns the seconds waited. Raises NotReady after ``timeout_s``
     naming each stage that is not ready and why (e.g. a resource no node has), or at once when an
     application fails to deploy.
     """
-    readiness = Readiness(config, since, http_url)
+    readiness = Readiness(config, dashboard, since)
     started = time.monotonic()
     if since:
         time.sleep(poll_s)  # let Serve's control loop take up a config it was just given
@@ -259,11 +213,12 @@ def wait_ready(config: ServeConfig, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
         time.sleep(poll_s)
 
 
-def deploy(raw: dict[str, Any], timeout_s: float | None = DEFAULT_READY_TIMEOUT_S,
-           progress: Callable[[str], None] = print, http_url: str | None = None) -> ServeConfig:
-    """Apply a config on the connected Ray; wait for readiness unless ``timeout_s`` is None."""
+def deploy(raw: dict[str, Any], dashboard: Dashboard | str, timeout_s: float | None = DEFAULT_READY_TIMEOUT_S,
+           progress: Callable[[str], None] = print) -> ServeConfig:
+    """Apply a config through a Ray dashboard (or its address); wait for readiness unless ``timeout_s`` is None."""
+    dashboard = Dashboard(dashboard) if isinstance(dashboard, str) else dashboard
     since = time.time()
-    config = submit(raw)
+    config = submit(raw, dashboard)
     if timeout_s is not None:
-        wait_ready(config, timeout_s, progress, since, http_url=http_url)
+        wait_ready(config, dashboard, timeout_s, progress, since)
     return config

@@ -1,65 +1,139 @@
-"""Run the service from a serve config on a local Ray (``voxstack serve``)."""
+"""Run the service from a serve config on a local Ray (``voxstack serve``).
+
+The Ray is started as a cluster's head is, with Ray's own ``ray start --head --block`` (so its metrics
+and dashboard ports are set through Ray's public options), and the config is applied through the
+dashboard, as ``voxstack deploy`` applies later changes.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from deployments.config import ServeConfig, load_config, validate_config
-from deployments.ray_settings import apply_quiet_serve_settings
-from deployments.rollout import DEFAULT_READY_TIMEOUT_S
+from deployments.config import load_config, validate_config
+from deployments.dashboard import DEFAULT_DASHBOARD_PORT, Dashboard, DashboardError
+from deployments.ray_settings import quiet_serve_settings
+from deployments.rollout import DEFAULT_READY_TIMEOUT_S, NotReady
 from deployments.rollout import deploy as rollout
 
 DEFAULT_METRICS_PORT = 8080
 """Where Ray exports the service's Prometheus metrics (``/metrics``) on every node."""
 
-
-def deploy(raw: dict[str, Any], blocking: bool = True) -> ServeConfig:
-    """Validate ``raw`` strictly and apply it on the connected Ray; when blocking, wait until it serves."""
-    return rollout(raw, DEFAULT_READY_TIMEOUT_S if blocking else None, progress=lambda _: None)
+HEAD_START_TIMEOUT_S = 120.0
+"""How long Ray's head may take to answer on its dashboard (about 5 s on two cores)."""
 
 
 def say(message: str) -> None:
     print(f"voxstack: {message}", flush=True)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ray_command() -> str:
+    """Ray's CLI beside this Python (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "ray"
+    return str(beside) if beside.exists() else (shutil.which("ray") or "ray")
+
+
+class LocalHead:
+    """``ray start --head --block`` as a child: Ray's head with its dashboard and metrics on fixed ports.
+
+    Stopping it sends SIGTERM, on which ``ray start`` stops every process it started. The node does not
+    wait to drain (``RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S`` 0 unless set): the whole service is going.
+    """
+
+    def __init__(self, metrics_port: int, dashboard_port: int, dashboard_host: str = "127.0.0.1",
+                 quiet: bool = True) -> None:
+        self.metrics_port = metrics_port
+        self.quiet = quiet
+        """Whether Serve's loops run at ``ray_settings``'s slower pace (else at Serve's defaults)."""
+        self.dashboard = Dashboard(f"http://{'127.0.0.1' if dashboard_host == '0.0.0.0' else dashboard_host}"
+                                   f":{dashboard_port}")
+        self.log = Path(tempfile.mkdtemp(prefix="voxstack-")) / "ray-start.log"
+        self.args = [ray_command(), "start", "--head", "--block", f"--port={free_port()}",
+                     "--include-dashboard=true", f"--dashboard-host={dashboard_host}",
+                     f"--dashboard-port={dashboard_port}", f"--metrics-export-port={metrics_port}",
+                     "--disable-usage-stats"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = HEAD_START_TIMEOUT_S) -> None:
+        """Start the head and wait until its dashboard answers; raise NotReady with Ray's words if it dies."""
+        env = {**os.environ, **(quiet_serve_settings() if self.quiet else {}), "RAY_USAGE_STATS_ENABLED": "0"}
+        env.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "0")
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        started = time.monotonic()
+        while not self.dashboard.answers():
+            if self.process.poll() is not None:
+                raise NotReady(f"Ray did not start (exit {self.process.returncode}):\n{self.tail()}")
+            if time.monotonic() - started > timeout_s:
+                raise NotReady(f"Ray's dashboard did not answer at {self.dashboard.url} after {timeout_s:g} s:\n"
+                               f"{self.tail()}")
+            time.sleep(0.5)
+
+    def tail(self, lines: int = 20) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait(self) -> None:
+        """Block while the head runs; raise NotReady if it stops on its own."""
+        assert self.process is not None
+        code = self.process.wait()
+        raise NotReady(f"Ray stopped on its own (exit {code}):\n{self.tail()}")
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 def run_local(config_path: Path, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
-              metrics_port: int = DEFAULT_METRICS_PORT, port: int | None = None) -> None:
+              metrics_port: int = DEFAULT_METRICS_PORT, port: int | None = None,
+              dashboard_port: int = DEFAULT_DASHBOARD_PORT) -> None:
     """Start a local Ray, serve the config on its HTTP address, and block until Ctrl-C or SIGTERM.
 
     ``port`` replaces the config's ``http_options.port``. Raises ``rollout.NotReady`` (after stopping
-    Serve and Ray) when the service is not ready in time.
+    Ray) when the service is not ready in time.
     """
     raw, config = load_config(config_path)
     if port is not None:
         raw["http_options"] = {**(raw.get("http_options") or {}), "port": port}
         config = validate_config(raw)
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    apply_quiet_serve_settings()  # the local Ray inherits them: less of the cores spent idle
-    import ray
-    from ray import serve
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
-    context = ray.init(include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
-    signal.signal(signal.SIGTERM, stop)  # after ray.init, which sets its own: a stop shuts Serve and Ray down
+    head = LocalHead(metrics_port, dashboard_port)
+    signal.signal(signal.SIGTERM, stop)
     try:
-        say(f"Ray at {context.address_info['gcs_address']} (voxstack deploy --address ...); "
-            f"metrics at http://127.0.0.1:{metrics_port}/metrics")
         started = time.monotonic()
+        head.start()
+        say(f"Ray dashboard at {head.dashboard.url} (voxstack deploy --address); "
+            f"metrics at http://127.0.0.1:{metrics_port}/metrics")
+        rollout(raw, head.dashboard, timeout_s, progress=say)
         http = config.http_options
-        host = "127.0.0.1" if http.host in ("0.0.0.0", "::") else http.host
-        rollout(raw, timeout_s, progress=say, http_url=f"http://{host}:{http.port}")
         say(f"serving {[a.name for a in config.applications]} on http://{http.host}:{http.port} "
             f"(ready in {time.monotonic() - started:.0f} s)")
-        while True:
-            time.sleep(3600)
+        head.wait()
+    except DashboardError as error:
+        raise NotReady(str(error)) from None
     except KeyboardInterrupt:
         pass
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        head.stop()

@@ -83,6 +83,7 @@ class Synthesis:
         encoding = self._encode(job)
         while job is not None:
             # the stream stages get the encoder's result by reference: routing overlaps encoding
+            # (DeploymentResponse._to_object_ref is Ray's DeveloperAPI, documented for passing a result on)
             chunks = self.tail.stream.remote(Pending(await encoding._to_object_ref()), job, self.session.clock)
             upcoming: Job | None = None
             ahead = None

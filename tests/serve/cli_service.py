@@ -41,12 +41,12 @@ class CliService:
 
     def __init__(self, config: str, *extra: str) -> None:
         self.temp = tempfile.mkdtemp(prefix="vxcli")
-        self.port, self.metrics_port = free_port(), free_port()
+        self.port, self.metrics_port, self.dashboard_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.log = Path(self.temp) / "serve.log"
         self.args = [VOXSTACK, "serve", "--config", config, "--port", str(self.port),
-                     "--metrics-port", str(self.metrics_port), *extra]
+                     "--metrics-port", str(self.metrics_port), "--dashboard-port", str(self.dashboard_port), *extra]
         self.process: subprocess.Popen[bytes] | None = None
         self.address = ""
         self.ready_s = 0.0
@@ -68,7 +68,7 @@ class CliService:
             assert time.monotonic() - started < timeout_s, f"not serving after {timeout_s} s:\n{self.output()}"
             time.sleep(0.5)
         self.ready_s = time.monotonic() - started
-        found = re.search(r"Ray at (\S+) ", self.output())
+        found = re.search(r"Ray dashboard at (\S+) ", self.output())
         assert found, self.output()
         self.address = found.group(1)
         return self
@@ -77,7 +77,7 @@ class CliService:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def command(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
-        """Another voxstack command on this machine (e.g. ``deploy``), with this service's Ray temp folder."""
+        """Another voxstack command on this machine (e.g. ``deploy --address``), as a user runs it."""
         return subprocess.run([VOXSTACK, *args], cwd=ROOT, env=client_env(self.temp), capture_output=True,
                               text=True, timeout=timeout_s)
 

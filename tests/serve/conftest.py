@@ -88,18 +88,20 @@ def serve_config(port: int) -> dict[str, Any]:
 class Service:
     """The running service: its URL, its config, and a way to redeploy a changed config."""
 
-    def __init__(self, port: int, cluster: Any) -> None:
+    def __init__(self, port: int, cluster: Any, dashboard: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.dashboard = dashboard
+        """Where configs are applied, as ``voxstack deploy --address`` applies them."""
         self.config = serve_config(port)
         self.cluster = cluster
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
     def redeploy(self, change: Callable[[dict[str, Any]], None]) -> None:
-        from deployments.run import deploy
+        from deployments.rollout import deploy
 
         config = copy.deepcopy(self.config)
         change(config)
-        deploy(config)
+        deploy(config, self.dashboard, progress=lambda _: None)
         self.config = config
 
     def deployment(self, name: str, app: str = "voxstack") -> dict[str, Any]:
@@ -128,7 +130,7 @@ def service() -> Iterator[Service]:
     from ray import serve
     from ray.cluster_utils import Cluster
 
-    from deployments.run import deploy
+    from deployments.rollout import deploy
 
     started = time.perf_counter()
     temp = tempfile.mkdtemp(prefix="vxray")
@@ -140,10 +142,10 @@ def service() -> Iterator[Service]:
     cluster = Cluster(initialize_head=True, head_node_args=head)
     cluster.add_node(num_cpus=0, resources={"neuron_cores": 2}, object_store_memory=100 * 1024**2)
     cluster.add_node(num_cpus=0, num_gpus=1, object_store_memory=100 * 1024**2)
-    ray.init(address=cluster.address, log_to_driver=False)
+    context = ray.init(address=cluster.address, log_to_driver=False)
     port = _free_port()
-    svc = Service(port, cluster)
-    deploy(svc.config, blocking=False)  # on a loaded machine, starting every replica may outlast Serve's 60 s
+    svc = Service(port, cluster, context.dashboard_url)
+    deploy(svc.config, svc.dashboard, timeout_s=None)  # waited for below, by each route's healthz
     deadline = time.time() + 180
     while not all(_healthy(svc, prefix) for prefix in ("", "/placed", "/fixed")):
         assert time.time() < deadline, "service never became healthy"
