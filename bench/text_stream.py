@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from websockets.asyncio.client import connect
@@ -40,6 +40,9 @@ from bench.machine import ROOT, machine_info
 from bench.machine import markdown_table as table
 from bench.serve_load import only
 from blocks.addon import addon_path
+
+if TYPE_CHECKING:
+    from deployments.run import LocalHead
 
 PARAGRAPH = ("Sure, I can help with that. Dr. Reyes opened the clinic at 8:30 on Monday, and the first "
              "patient had waited since dawn. She paid $42.50 for the visit. By noon the waiting room was full "
@@ -176,35 +179,20 @@ async def wait_wyoming(port: int, timeout: float = 120) -> None:
             await asyncio.sleep(1)
 
 
-def start_service(raw: dict[str, Any], url: str) -> None:
-    """A local Ray with the serve config deployed, once ``/healthz`` answers 200."""
-    import urllib.request
-
-    import ray
-
-    from deployments.run import deploy
+def start_service(raw: dict[str, Any]) -> LocalHead:
+    """The service as ``voxstack serve`` runs it (its own Ray head and temp folder), once healthy."""
+    from deployments.rollout import deploy
+    from deployments.run import LocalHead, free_port
 
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vxbench")  # its own Ray files, not /tmp/ray
-    ray.init(include_dashboard=False, log_to_driver=False)
-    deploy(raw)
-    deadline = time.time() + 300
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            if time.time() > deadline:
-                raise
-        time.sleep(1)
-
-
-def stop_service() -> None:
-    import ray
-    from ray import serve
-
-    serve.shutdown()
-    ray.shutdown()
+    head = LocalHead(free_port(), free_port())
+    head.start()
+    try:
+        deploy(raw, head.dashboard, timeout_s=300, progress=lambda _: None)
+    except BaseException:
+        head.stop()
+        raise
+    return head
 
 
 def start_bridge(port: int, url: str) -> subprocess.Popen[bytes]:
@@ -276,7 +264,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="vxpiper"))
     piper_port, bridge_port = free_port(), free_port()
     piper = start_piper(piper_port, folder)
-    start_service(raw, url)
+    head = start_service(raw)
     bridge = start_bridge(bridge_port, url)
     try:
         asyncio.run(wait_wyoming(piper_port))
@@ -286,7 +274,7 @@ def main() -> None:
         for process in (piper, bridge):
             process.terminate()
             process.wait(10)
-        stop_service()
+        head.stop()
     rows = summarise(results)
     machine = machine_info()
     print(f"\n{machine['summary']}; {args.runs} runs at {args.rate:g} tokens/s, medians\n")
