@@ -118,14 +118,11 @@ class FakeAutoscalingCluster:
         return pids
 
     def stop(self) -> None:
+        from deployments.run import terminate
+
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
+        terminate(self.process, 30)
         for pid in self.mine():
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -40,6 +40,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM ``process`` and wait up to ``timeout_s`` for it to end (it may still run after)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def ray_command() -> str:
     """Ray's CLI beside this Python (the venv's), else the one on PATH."""
     beside = Path(sys.executable).parent / "ray"
@@ -93,12 +103,10 @@ class LocalHead:
         raise NotReady(f"Ray stopped on its own (exit {code}):\n{self.tail()}")
 
     def stop(self, timeout_s: float = 60.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        terminate(self.process, timeout_s)
+        if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 

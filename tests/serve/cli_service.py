@@ -98,14 +98,11 @@ class CliService:
         return out
 
     def stop(self) -> None:
+        from deployments.run import terminate
+
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
+        terminate(self.process, 60)
         try:  # whatever of its session is left (Ray's agents)
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
