@@ -11,6 +11,10 @@ service, so everything but the protocol runs in Serve (routing, limits, metrics,
   inside a stream (sent for older servers) is ignored.
 - ``ping`` → ``pong``; any other event is logged and ignored: the connection stays up.
 - A failure (an unknown voice, a service error) is answered with an ``error`` event; the connection stays up.
+
+The service socket of the next request is opened ahead (one spare, kept at most ``SPARE_MAX_AGE_S``), so a
+request's text goes out at once instead of after a connection set-up; audio frames are relayed as they
+come, one ``audio-chunk`` each, never buffered or re-cut.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.protocol import State
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
@@ -39,6 +45,8 @@ log = logging.getLogger("voxstack.wyoming")
 ATTRIBUTION = Attribution(name="voxstack", url="")
 WIDTH, CHANNELS = 2, 1
 """Wyoming audio: 16-bit little-endian mono (the socket's ``s16le``)."""
+SPARE_MAX_AGE_S = 120.0
+"""A spare socket older than this is closed and a fresh one opened (the service may have restarted)."""
 
 
 def wyoming_language(espeak_voice: str) -> str:
@@ -63,6 +71,9 @@ class Service:
         self.ws_url = self.url.replace("http", "ws", 1) + "/v1/stream/ws"
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._voices: list[Voice] | None = None
+        self._spare: asyncio.Task[ClientConnection] | None = None
+        self._spare_since = 0.0
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def voices(self) -> list[Voice]:
         """The served addons (asked once, then remembered; asked again while the service is not up)."""
@@ -92,12 +103,47 @@ class Service:
         return found[0]
 
     async def open(self, voice: Voice, sentences: bool) -> ClientConnection:
-        """A socket that speaks ``voice`` (``start`` sent); ``sentences``: with sentence marks."""
-        ws = await connect(self.ws_url, additional_headers=self.headers, compression=None, max_size=None,
-                           proxy=None)
+        """A socket that speaks ``voice`` (``start`` sent); ``sentences``: with sentence marks.
+
+        It is the spare opened ahead when that one is still open, else a new one; either way the next
+        request's spare is opened now."""
+        ws = await self._take_spare() or await self._connect()
+        self.prepare()
         marks = ["sentence"] if sentences else []
         await ws.send(json.dumps({"type": "start", "model": voice.name, "sample_format": "s16le", "marks": marks}))
         return ws
+
+    def prepare(self) -> None:
+        """Open the next request's socket now (unless one is open or opening)."""
+        if self._spare is None:
+            self._spare = asyncio.create_task(self._connect())
+            self._spare.add_done_callback(lambda task: task.cancelled() or task.exception())  # seen: no warning
+            self._spare_since = time.monotonic()
+
+    async def _take_spare(self) -> ClientConnection | None:
+        """The spare socket if it is (or becomes) open and is young enough; None otherwise."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        try:
+            ws = await spare
+        except Exception:  # the service was not reachable then: try afresh
+            return None
+        if ws.state is State.OPEN and time.monotonic() - self._spare_since < SPARE_MAX_AGE_S:
+            return ws
+        closing = asyncio.create_task(ws.close())  # off the request's path
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        return None
+
+    async def _connect(self) -> ClientConnection:
+        return await connect(self.ws_url, additional_headers=self.headers, compression=None, max_size=None,
+                             proxy=None)
+
+    async def close(self) -> None:
+        """Close the spare socket."""
+        if (ws := await self._take_spare()) is not None:
+            await ws.close()
 
     async def info(self) -> Info:
         voices = [TtsVoice(name=v.name, attribution=ATTRIBUTION, installed=True, version=None,
@@ -106,6 +152,7 @@ class Service:
         program = TtsProgram(name="voxstack", attribution=ATTRIBUTION, installed=True, version=None,
                              description="voxstack streaming text-to-speech", voices=voices,
                              supports_synthesize_streaming=True)
+        self.prepare()  # a client that asked what is served is about to ask for speech
         return Info(tts=[program])
 
 
@@ -268,3 +315,4 @@ async def serve_wyoming(uri: str, service_url: str, ready: asyncio.Event | None 
         await asyncio.Event().wait()
     finally:
         await server.stop()
+        await service.close()

@@ -18,6 +18,7 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
+from deployments.wyoming_bridge import Service as Bridged
 from deployments.wyoming_bridge import serve_wyoming
 from tests.conftest import snr_db
 from tests.serve.conftest import Service, _free_port
@@ -156,3 +157,28 @@ def test_unknown_events_malformed_events_and_unknown_voices_keep_the_connection(
     assert answers[1].type == "error" and "no voice 'nobody'" in answers[1].data["text"]
     assert answers[2].type == "audio-start" and answers[-1].type == "audio-stop"
     assert np.frombuffer(audio_of(answers[2:]), "<i2").size > 0
+
+
+def test_a_request_takes_the_socket_opened_ahead_and_one_the_service_closed_is_replaced(service: Service) -> None:
+    async def speak(bridged: Bridged) -> list[Any]:
+        ws = await bridged.open(await bridged.voice(SynthesizeVoice(name="piper-joe")), sentences=False)
+        await ws.send(json.dumps({"type": "text", "text": "Opened ahead."}))
+        await ws.send(json.dumps({"type": "end"}))
+        return [m if isinstance(m, bytes) else json.loads(m) async for m in ws]
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        bridged = Bridged(f"{service.url}/placed")
+        await bridged.info()  # describe opens the next request's socket
+        spare = bridged._spare
+        assert spare is not None
+        ahead = await spare
+        taken = await speak(bridged)
+        assert ahead.state.name == "CLOSED"  # the request spoke over it (the service closed it at the end)
+        await (await bridged._spare).close()  # as a service restart would
+        again = await speak(bridged)
+        await bridged.close()
+        return taken, again
+
+    for messages in asyncio.run(run()):
+        assert messages[0]["type"] == "start" and messages[-1]["type"] == "end"
+        assert any(isinstance(m, bytes) for m in messages)
