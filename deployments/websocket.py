@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -133,6 +134,12 @@ class Socket:
         self.flushes: list[int] = []
         """Utterance counts at each unanswered flush: answered once those utterances are sent."""
         self.outcome = "failed"
+        self.released_at: float | None = None
+        """When a frame first released something to speak (the first sentence, or a flush)."""
+        self.first_audio = False
+        """Whether the socket's first audio was measured."""
+        self.last_frame: tuple[int, float] | None = None
+        """The utterance and time of the last audio frame sent."""
 
     async def run(self) -> None:
         """Serve the socket until its end, a client error, or a disconnect; every stage stops with it."""
@@ -209,6 +216,8 @@ class Socket:
             change(self.stream, *args)
         except InputError as error:
             raise Refused(POLICY, f"text: {error}", "text") from None
+        if self.released_at is None and self.stream.spans:
+            self.released_at = time.perf_counter()
         self.synthesis.wake()
 
     async def _flush(self) -> None:
@@ -249,6 +258,7 @@ class Socket:
                     await self._send_json({"type": "marks", "marks": piece.marks})
                 await self._send(self.pack(piece.samples))
                 self.sent += int(piece.samples.shape[0])
+                self._measure(piece.utterance)
             await self._flushed(None)
             await self._send_json({"type": "end", "samples": self.sent,
                                    "seconds": round(self.sent / synthesis.session.sample_rate, 4)})
@@ -263,6 +273,19 @@ class Socket:
         except Exception as error:
             kind = "invalid_request_error" if isinstance(error, InputError) else "server_error"
             await self._refuse(Refused(SERVER_ERROR, f"{type(error).__name__}: {error}", None, kind))
+
+    def _measure(self, utterance: int) -> None:
+        """Metrics as ``/v1/stream`` records them, tagged ``endpoint="ws"``: first audio from the frame that
+        released the first sentence; the gap between frames of one utterance (between utterances the
+        client's text sets the pace)."""
+        now = time.perf_counter()
+        tags = {"variant": self.variant, "endpoint": "ws"}
+        if not self.first_audio and self.released_at is not None:
+            self.first_audio = True
+            self.ingress.metrics.first_audio.observe(now - self.released_at, tags=tags)
+        elif self.last_frame is not None and self.last_frame[0] == utterance:
+            self.ingress.metrics.gap.observe(now - self.last_frame[1], tags=tags)
+        self.last_frame = (utterance, now)
 
     async def _flushed(self, utterance: int | None) -> None:
         """Answer each flush whose utterances are all sent (``None``: everything released is)."""

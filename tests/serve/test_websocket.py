@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -205,3 +206,95 @@ def test_more_sockets_than_the_maximum_are_refused_and_a_client_that_never_reads
             pass
     # paced at 1 s ahead of real time: about 5 s of the text's 40 s sent in those 4 s
     assert 22050 * 2 < samples < 22050 * 8, samples / 22050
+
+
+def _ws_first_audio() -> dict[str, float]:
+    """``voxstack_first_audio_seconds`` counts of ``endpoint="ws"`` by variant, from every node's exporter."""
+    import httpx
+    import ray
+
+    ports = {n["MetricsExportPort"] for n in ray.nodes() if n["Alive"] and n.get("MetricsExportPort")}
+    counts: dict[str, float] = {}
+    for port in ports:
+        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
+            if line.startswith("ray_voxstack_first_audio_seconds_count{") and 'endpoint="ws"' in line:
+                variant = line.split('variant="', 1)[1].split('"', 1)[0]
+                counts[variant] = counts.get(variant, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def test_a_sockets_first_audio_is_recorded_like_a_requests(service: Service) -> None:
+    before = _ws_first_audio()
+    with socket(service, "") as ws:
+        send(ws, "start", model="piper-joe")
+        send(ws, "text", text="Measure me. Then")
+        send(ws, "end")
+        messages, code = received(ws)
+    assert code == 1000 and any(isinstance(m, bytes) for m in messages)
+    variant = messages[0]["variant"]
+    deadline = time.time() + 60
+    while _ws_first_audio().get(variant, 0.0) < before.get(variant, 0.0) + 1:
+        assert time.time() < deadline, f"no first audio with endpoint=ws, variant={variant}: {_ws_first_audio()}"
+        time.sleep(1)
+
+
+def test_a_text_frame_that_is_not_utf8_is_failed_1007_by_the_websocket_layer(service: Service) -> None:
+    """RFC 6455 8.1: Serve's proxy fails the connection before the app sees the frame, so no JSON error."""
+    with socket(service, "") as ws:
+        send(ws, "start", model="piper-joe")
+        ws.recv(timeout=30)  # the start answer: the socket is served
+        ws.send(b'{"type": "text", "text": "\xff\xfe"}', text=True)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                message = ws.recv(timeout=30)
+                assert isinstance(message, bytes) or json.loads(message)["type"] != "error", message
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    assert closed.value.rcvd.reason == ""
+    with socket(service, "") as other:  # everyone else is still served
+        send(other, "start", model="piper-joe")
+        send(other, "text", text="Still here.")
+        send(other, "end")
+        messages, code = received(other)
+    assert code == 1000 and any(isinstance(m, bytes) for m in messages)
+
+
+def _refused_busy(service: Service) -> bool:
+    """Whether a new socket is refused as busy (else it is served: closed again at once)."""
+    with socket(service, "") as probe:
+        with contextlib.suppress(ConnectionClosed):  # a refused socket may close before this is sent
+            send(probe, "start")
+        answer = json.loads(probe.recv(timeout=30))
+    return answer["type"] == "error" and answer["error"]["type"] == "rate_limit_error"
+
+
+def test_a_client_that_never_reads_is_closed_by_the_proxys_keepalive_and_frees_its_place(
+        service: Service, small_limits: None) -> None:
+    """Serve's proxy buffers the socket, so the ingress cannot see a client stop reading; the proxy's
+    keepalive can: its ping waits unread behind the audio, and no pong comes back."""
+    url = service.url.replace("http://", "ws://") + "/v1/stream/ws"
+    with connect(url, proxy=None, compression=None, max_size=None, open_timeout=30, ping_interval=None) as silent, \
+            socket(service, "") as other:
+        send(other, "start")  # the second of two places; its client library answers pings
+        send(silent, "start")
+        for ws in (other, silent):
+            assert json.loads(ws.recv(timeout=30))["type"] == "start"
+        send(silent, "text", text=" ".join([LONG_TEXT] * 4))  # minutes of audio: still speaking at the close
+        send(silent, "end")
+        deadline = time.time() + 180
+        while _refused_busy(service):  # the silent client reads nothing meanwhile
+            assert time.time() < deadline, "a client that never reads kept its place"
+            time.sleep(3)
+        messages: list[Any] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                messages.append(silent.recv(timeout=30))
+        send(other, "end")
+        served, code = received(other)
+        assert code == 1000 and served[-1]["type"] == "end"  # the other client was served throughout
+    if closed.value.rcvd is not None:  # else the connection ended before its close frame was read (1006)
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1011, "keepalive ping timeout")
+    assert not any(isinstance(m, str) and json.loads(m)["type"] == "end" for m in messages)  # cut short
+    deadline = time.time() + 10
+    while service.stats("ChunkStats")["active"] != 0:
+        assert time.time() < deadline, "a stage kept streaming"
+        time.sleep(0.2)
