@@ -9,7 +9,11 @@ give each sentence of a stream its own ``audio-start``). wyoming-piper runs pipe
 network (``reference.onnx``) and gets the same Wyoming events in the same run, alternating with the
 bridge (``voxstack wyoming`` in its own process). Everything shares the machine: compare within the run.
 
-Prints a markdown table; writes bench/results/text_stream.json and text_stream.png.
+Home Assistant sends nothing until its reply reaches 60 characters, then that text as one chunk: the
+second table times the first sentence's first audio from such a chunk (the paragraph's tokens up to 60
+characters, the rest at the same pace), over the bridge and from wyoming-piper.
+
+Prints markdown tables; writes bench/results/text_stream.json and text_stream.png.
 Run: ``python -m bench.text_stream [--runs 5] [--rate 30]``.
 """
 
@@ -47,6 +51,8 @@ if TYPE_CHECKING:
 PARAGRAPH = ("Sure, I can help with that. Dr. Reyes opened the clinic at 8:30 on Monday, and the first "
              "patient had waited since dawn. She paid $42.50 for the visit. By noon the waiting room was full "
              "again! Nobody complained, because everyone knew the doctor would see them all.")
+HOME_ASSISTANT_CHARS = 60
+"""Home Assistant starts streaming a reply once it holds this many characters."""
 _TOKEN = re.compile(r"\s*[\w'$:.,]*\w|\s*[^\w\s]|\s+")
 
 
@@ -59,6 +65,15 @@ def tokens(text: str) -> list[str]:
         out += [piece[:5], *(piece[i:i + 4] for i in range(5, len(piece), 4))]
     assert "".join(out) == text
     return out
+
+
+def first_chunk(fragments: list[str], chars: int = HOME_ASSISTANT_CHARS) -> list[str]:
+    """``fragments`` as Home Assistant streams them: the first ones joined until they reach ``chars``."""
+    at, joined = 0, ""
+    while len(joined) < chars:
+        joined += fragments[at]
+        at += 1
+    return [joined, *fragments[at:]]
 
 
 def completing(fragments: list[str]) -> list[int]:
@@ -203,11 +218,15 @@ def start_bridge(port: int, url: str) -> subprocess.Popen[bytes]:
 
 async def measure(url: str, bridge: int, piper: int, runs: int, rate: float) -> dict[str, list[list[float]]]:
     fragments = tokens(PARAGRAPH)
-    results: dict[str, list[list[float]]] = {"websocket": [], "wyoming bridge": [], "wyoming-piper": []}
+    chunked = first_chunk(fragments)
+    results: dict[str, list[list[float]]] = {"websocket": [], "wyoming bridge": [], "wyoming-piper": [],
+                                             "first chunk: wyoming bridge": [], "first chunk: wyoming-piper": []}
     for run in range(runs + 1):  # the first run warms every path up and is not counted
         order = [("websocket", over_websocket(url, fragments, rate)),
                  ("wyoming bridge", over_wyoming(bridge, "piper-joe", fragments, rate)),
-                 ("wyoming-piper", over_wyoming(piper, "joe", fragments, rate))]
+                 ("wyoming-piper", over_wyoming(piper, "joe", fragments, rate)),
+                 ("first chunk: wyoming bridge", over_wyoming(bridge, "piper-joe", chunked, rate)),
+                 ("first chunk: wyoming-piper", over_wyoming(piper, "joe", chunked, rate))]
         for name, measurement in order if run % 2 else order[::-1]:
             result = await measurement
             if run:
@@ -221,12 +240,25 @@ def summarise(results: dict[str, list[list[float]]]) -> list[dict[str, Any]]:
     for k in range(sentences):
         row: dict[str, Any] = {"sentence": k + 1}
         medians = {}
-        for name, runs in results.items():
+        for name, runs in paced_results(results).items():
             medians[name] = statistics.median(run[k] for run in runs) * 1000
             row[f"{name} (ms)"] = round(medians[name])
         row["bridge / wyoming-piper"] = round(medians["wyoming bridge"] / medians["wyoming-piper"], 2)
         rows.append(row)
     return rows
+
+
+def paced_results(results: dict[str, list[list[float]]]) -> dict[str, list[list[float]]]:
+    """The runs whose every token came at the language model's pace."""
+    return {name: runs for name, runs in results.items() if not name.startswith("first chunk")}
+
+
+def summarise_first_chunk(results: dict[str, list[list[float]]]) -> list[dict[str, Any]]:
+    """The first sentence's first audio after Home Assistant's first chunk."""
+    bridge, piper = (statistics.median(run[0] for run in results[f"first chunk: {name}"]) * 1000
+                     for name in ("wyoming bridge", "wyoming-piper"))
+    return [{"first chunk (chars)": len(first_chunk(tokens(PARAGRAPH))[0]), "wyoming bridge (ms)": round(bridge),
+             "wyoming-piper (ms)": round(piper), "bridge / wyoming-piper": round(bridge / piper, 2)}]
 
 
 def plot(results: dict[str, list[list[float]]], path: Path) -> None:
@@ -236,7 +268,7 @@ def plot(results: dict[str, list[list[float]]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for offset, (name, runs) in enumerate(results.items()):
+    for offset, (name, runs) in enumerate(paced_results(results).items()):
         for run in runs:
             ax.scatter([k + 1 + (offset - 1) * 0.15 for k in range(len(run))], [d * 1000 for d in run], s=12,
                        label=name if run is runs[0] else None, color=f"C{offset}")
@@ -264,7 +296,11 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="vxpiper"))
     piper_port, bridge_port = free_port(), free_port()
     piper = start_piper(piper_port, folder)
-    head = start_service(raw)
+    try:
+        head = start_service(raw)
+    except BaseException:
+        piper.terminate()
+        raise
     bridge = start_bridge(bridge_port, url)
     try:
         asyncio.run(wait_wyoming(piper_port))
@@ -275,14 +311,16 @@ def main() -> None:
             process.terminate()
             process.wait(10)
         head.stop()
-    rows = summarise(results)
+    rows, chunk_rows = summarise(results), summarise_first_chunk(results)
     machine = machine_info()
     print(f"\n{machine['summary']}; {args.runs} runs at {args.rate:g} tokens/s, medians\n")
     print(table(rows))
+    print(f"\nHome Assistant's first chunk, then {args.rate:g} tokens/s: the first sentence's first audio\n")
+    print(table(chunk_rows))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "text_stream.json").write_text(json.dumps(
         {"machine": machine, "rate": args.rate, "runs": args.runs, "paragraph": PARAGRAPH,
-         "seconds": results, "table": rows}, indent=2))
+         "seconds": results, "table": rows, "first_chunk_table": chunk_rows}, indent=2))
     plot(results, args.out / "text_stream.png")
 
 

@@ -9,6 +9,12 @@ same seeds): without ``flush`` and without a long run, the audio equals the one-
 
 The transport feeds text (``feed``, ``flush``, ``clear``, ``end``), runs ``plan`` off its event loop
 (phonemizing is blocking work), and takes jobs (``take``) to encode and stream like any Session's.
+
+With ``speculate``, a first sentence whose end awaits confirmation is released at once, marked
+``speculative``, so its audio is made while the confirming text travels: the transport holds that audio
+until what follows confirms the same sentence (``speculative`` back to None), or, when it does not
+("Dr." then " Reyes"), the stream takes the release back, sets ``refuted``, and the transport drops the
+audio and starts its synthesis afresh. Either way what is spoken is what the unspeculated stream speaks.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ class TextStream(Session):
     """A Session fed text in fragments; utterances are planned as their sentences are confirmed."""
 
     def __init__(self, addon: Addon, frontend: Frontend, options: SynthesisOptions, request_id: str | None = None,
-                 tally: Tally | None = None, long_run_chars: int = LONG_RUN_CHARS) -> None:
+                 tally: Tally | None = None, long_run_chars: int = LONG_RUN_CHARS, speculate: bool = False) -> None:
         super().__init__(addon, frontend, "", options, request_id, tally)
         self.cleaned = ""
         """The same text as the frontend reads it (same length)."""
@@ -50,6 +56,11 @@ class TextStream(Session):
         """Offset where the text not yet released starts."""
         self.sentences = 0
         self.ended = False
+        self.speculate = speculate
+        self.speculative: list[Span] | None = None
+        """The pieces of a first sentence released before its end was confirmed."""
+        self.refuted = False
+        """A speculative release was taken back: the transport drops its audio and restarts (then clears this)."""
         self._pending: deque[tuple[int, Span]] = deque()
         self._ready: deque[Job] = deque()
         self._index = 0
@@ -95,6 +106,10 @@ class TextStream(Session):
             self.rest = len(self.text)
             self._pending.clear()
             self._ready.clear()
+            if self.speculative is not None:  # never spoken: as if never released
+                self.speculative = None
+                self.spans.clear()
+                self._index = 0
 
     def _release(self, final: bool) -> None:
         start = self.rest
@@ -109,17 +124,70 @@ class TextStream(Session):
                 lead = len(piece) - len(piece.lstrip())
                 found.append(Span(rest + lead, rest + len(piece.rstrip()), piece.strip()))
                 rest += cut
+        if self.speculative is not None:
+            self._settle(found[0] if found else None, start, tail)
         if not found and rest == 0:
+            self._speculate(start, tail, final)
             return
         self.rest = start + rest
         self.byte = ByteOffsets(self.text)
         with self._lock:
             for sentence in found:
                 shifted = Span(sentence.start + start, sentence.end + start, sentence.text)
-                for piece in self.frontend.split_sentence(shifted, first=self.sentences == 0):
-                    self._pending.append((len(self.spans), piece))
-                    self.spans.append(piece)
+                pieces = self.frontend.split_sentence(shifted, first=self.sentences == 0)
+                if self.speculative is not None:  # confirmed (``_settle``): already released
+                    self.speculative = None
+                else:
+                    for piece in pieces:
+                        self._pending.append((len(self.spans), piece))
+                        self.spans.append(piece)
                 self.sentences += 1
+
+    def _settle(self, first: Span | None, start: int, tail: str) -> None:
+        """Keep a speculative release that ``first`` (the first sentence released now) confirms, or that
+        the text still ends with; take it back otherwise."""
+        if first is not None:
+            shifted = Span(first.start + start, first.end + start, first.text)
+            kept = self.frontend.split_sentence(shifted, first=True) == self.speculative
+        else:
+            kept = self._candidate(start, tail) == self.speculative
+        if not kept:
+            self._refute()
+
+    def _candidate(self, start: int, tail: str) -> list[Span] | None:
+        """The pieces a first sentence ending the text would be spoken as (None: no such sentence)."""
+        if self.sentences or not tail.rstrip().endswith((".", "!", "?")):
+            return None
+        found = textlib.sentences(tail)
+        if len(found) != 1:
+            return None
+        sentence = found[0]
+        return self.frontend.split_sentence(Span(sentence.start + start, sentence.end + start, sentence.text),
+                                            first=True)
+
+    def _speculate(self, start: int, tail: str, final: bool) -> None:
+        """Release the first sentence before its end is confirmed (see the module's docstring)."""
+        if not self.speculate or final or self.speculative is not None or self.spans:
+            return
+        if (pieces := self._candidate(start, tail)) is None:
+            return
+        self.byte = ByteOffsets(self.text)
+        with self._lock:
+            self.speculative = pieces
+            for piece in pieces:
+                self._pending.append((len(self.spans), piece))
+                self.spans.append(piece)
+
+    def _refute(self) -> None:
+        """Take a speculative release back: what follows shows the sentence did not end there."""
+        with self._lock:
+            self.speculative = None
+            self.refuted = True
+            self._epoch += 1
+            self.spans.clear()
+            self._pending.clear()
+            self._ready.clear()
+            self._index = 0
 
     # ---- utterances out -----------------------------------------------------------------------
     def plan(self) -> None:
@@ -146,9 +214,9 @@ class TextStream(Session):
                 self._ready[-1] = dataclasses.replace(self._ready[-1], final=True)
 
     def take(self) -> Job | None:
-        """The next planned utterance, if any."""
+        """The next planned utterance, if any (none until the transport restarted after a refutation)."""
         with self._lock:
-            return self._ready.popleft() if self._ready else None
+            return self._ready.popleft() if self._ready and not self.refuted else None
 
     @property
     def unplanned(self) -> bool:

@@ -140,6 +140,9 @@ class Socket:
         """Whether the socket's first audio was measured."""
         self.last_frame: tuple[int, float] | None = None
         """The utterance and time of the last audio frame sent."""
+        self.unheld = asyncio.Event()
+        """Set unless the stream's first sentence is released on speculation (its audio is then held)."""
+        self.unheld.set()
 
     async def run(self) -> None:
         """Serve the socket until its end, a client error, or a disconnect; every stage stops with it."""
@@ -177,7 +180,7 @@ class Socket:
                     raise Refused(POLICY, "a second 'start': one stream per socket", "type")
                 await self._start(validated(Start, data))
             elif kind == "text":
-                self._feed(type(self.stream).feed, validated(Text, data).text)
+                await self._feed(type(self.stream).feed, validated(Text, data).text)
             elif kind in ("flush", "clear", "end"):
                 validated(Command, data)
                 await getattr(self, f"_{kind}")()
@@ -193,8 +196,9 @@ class Socket:
             raise Refused(POLICY, f"voice {start.voice!r} is not one of {model.addon.config.voices}", "voice")
         self.model = model
         self.variant = model.router.choose(self.ws.headers.get("x-voxstack-client"))
-        kind = SsmlTextStream if start.text_type == "ssml" else TextStream
-        self.stream = kind(model.addon, model.frontend, start.options())
+        options = start.options()
+        self.stream = (SsmlTextStream(model.addon, model.frontend, options) if start.text_type == "ssml"
+                       else TextStream(model.addon, model.frontend, options, speculate=True))
         self.pack = SAMPLE_FORMATS[start.sample_format]
         await self._send_json({"type": "start", "model": model.name, "variant": self.variant,
                                "sample_rate": model.sample_rate, "sample_format": start.sample_format,
@@ -209,30 +213,41 @@ class Socket:
                                        config.lookahead, config.socket_deadline_s, config.socket_pace_ahead_s)
         self.writer = asyncio.create_task(self._write(self.synthesis))
 
-    def _feed(self, change: Callable[..., None], *args: Any) -> None:
-        """Apply a TextStream method, then wake the synthesis."""
+    async def _feed(self, change: Callable[..., None], *args: Any) -> None:
+        """Apply a TextStream method, then wake the synthesis (a new one if a speculation was refuted)."""
         assert self.stream is not None and self.synthesis is not None
+        stream = self.stream
         try:
-            change(self.stream, *args)
+            change(stream, *args)
         except InputError as error:
             raise Refused(POLICY, f"text: {error}", "text") from None
-        if self.released_at is None and self.stream.spans:
+        if stream.refuted:  # the held audio of a first sentence that was not one: drop it, start afresh
+            await self._stop()
+            stream.samples = self.sent
+            stream.refuted = False
+            self._begin()
+        if self.released_at is None and stream.spans and stream.speculative is None:
             self.released_at = time.perf_counter()
+        if stream.speculative is None:
+            self.unheld.set()
+        else:
+            self.unheld.clear()
         self.synthesis.wake()
 
     async def _flush(self) -> None:
         assert self.stream is not None
-        self._feed(type(self.stream).flush)
+        await self._feed(type(self.stream).flush)
         self.flushes.append(len(self.stream.spans))
 
     async def _end(self) -> None:
-        self._feed(type(self.stream).end)
+        await self._feed(type(self.stream).end)
 
     async def _clear(self) -> None:
         """Barge-in: stop the audio in flight in every stage, drop the buffer, then say so."""
         assert self.stream is not None
         await self._stop()
         self.stream.clear()
+        self.unheld.set()
         self.stream.samples = self.sent  # marks time the audio the client got
         self.flushes.clear()
         self._begin()
@@ -253,6 +268,7 @@ class Socket:
                 if piece is IDLE:
                     await self._flushed(None)
                     continue
+                await self.unheld.wait()  # a speculative first sentence's audio waits for its confirmation
                 await self._flushed(piece.utterance)
                 if piece.marks:
                     await self._send_json({"type": "marks", "marks": piece.marks})

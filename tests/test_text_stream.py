@@ -115,3 +115,48 @@ def test_too_much_buffered_text_and_text_after_the_end_are_errors(voice: Voice) 
     stream.end()
     with pytest.raises(InputError, match="after the end"):
         stream.feed("more")
+
+
+def speculated(voice: Voice, fragments: list[str], seed: int = 4) -> tuple[list[Job], int]:
+    """The jobs a socket speaks from a speculating stream (the jobs taken before a refutation dropped, as
+    the socket drops their held audio), and how many speculations were refuted."""
+    stream = TextStream(voice.addon, voice.frontend, SynthesisOptions(seed=seed), request_id="r", speculate=True)
+    kept: list[Job] = []
+    refuted = 0
+    for fragment in [*fragments, None]:
+        stream.end() if fragment is None else stream.feed(fragment)
+        if stream.refuted:
+            kept, refuted, stream.refuted = [], refuted + 1, False
+        stream.plan()
+        while (job := stream.take()) is not None:
+            kept.append(job)
+    assert stream.speculative is None
+    return kept, refuted
+
+
+def test_a_speculating_stream_speaks_the_one_shot_utterances_at_every_cut(voice: Voice) -> None:
+    whole = plan(list(voice.session(TEXT, SynthesisOptions(seed=4), "r").jobs()))
+    jobs, refuted = speculated(voice, list(TEXT))
+    assert plan(jobs) == whole
+    assert refuted >= 3  # "Dr.", "$42.", "e." and "e.g." each looked like a first sentence's end
+    for cut in range(1, len(TEXT)):
+        assert plan(speculated(voice, [TEXT[:cut], TEXT[cut:]])[0]) == whole, cut
+
+
+def test_the_first_sentence_is_released_at_its_end_and_held_until_confirmed(voice: Voice) -> None:
+    stream = TextStream(voice.addon, voice.frontend, SynthesisOptions(), speculate=True)
+    stream.feed("Sure, I can help with that")
+    assert stream.spans == [] and stream.speculative is None
+    stream.feed(".")
+    assert [s.text for s in stream.spans] == ["Sure, I can help with that."] == [s.text for s in stream.speculative]
+    stream.feed(" Dr")
+    assert stream.speculative is None and not stream.refuted
+    assert [s.text for s in stream.spans] == ["Sure, I can help with that."]
+    stream.feed(".")  # only the first sentence is spoken on speculation
+    assert stream.speculative is None and len(stream.spans) == 1
+
+    other = TextStream(voice.addon, voice.frontend, SynthesisOptions(), speculate=True)
+    other.feed("Dr.")
+    assert other.speculative is not None
+    other.feed(" Reyes")
+    assert other.refuted and other.speculative is None and other.spans == [] and other.take() is None
