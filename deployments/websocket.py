@@ -135,7 +135,7 @@ class Socket:
         """Utterance counts at each unanswered flush: answered once those utterances are sent."""
         self.outcome = "failed"
         self.released_at: float | None = None
-        """When a frame first released something to speak (the first sentence, or a flush)."""
+        """When a frame confirmed the first sentence (text after it, a flush or the end)."""
         self.first_audio = False
         """Whether the socket's first audio was measured."""
         self.last_frame: tuple[int, float] | None = None
