@@ -65,6 +65,7 @@ class TextStream(Session):
         self._ready: deque[Job] = deque()
         self._index = 0
         self._epoch = 0
+        self._phonemizing = False
         self._lock = threading.Lock()
         self._planning = threading.Lock()
 
@@ -199,8 +200,16 @@ class TextStream(Session):
                         break
                     sentence, span = self._pending.popleft()
                     epoch = self._epoch
-                utterances = [u for u in self._fit(self.frontend.phonemize(span)) if len(u.ids) > NOTHING_TO_SAY]
+                    self._phonemizing = True  # neither pending nor ready, yet not done
+                try:
+                    utterances = [u for u in self._fit(self.frontend.phonemize(span))
+                                  if len(u.ids) > NOTHING_TO_SAY]
+                except BaseException:
+                    with self._lock:
+                        self._phonemizing = False
+                    raise
                 with self._lock:
+                    self._phonemizing = False  # in the same hold as the jobs' arrival: never seen done between
                     if epoch != self._epoch:
                         continue  # cleared meanwhile
                     for utterance in utterances:
@@ -225,9 +234,9 @@ class TextStream(Session):
 
     @property
     def done(self) -> bool:
-        """Ended, and every utterance taken."""
+        """Ended, and every utterance taken (none being phonemized)."""
         with self._lock:
-            return self.ended and not self._pending and not self._ready
+            return self.ended and not self._pending and not self._phonemizing and not self._ready
 
     def jobs(self) -> Iterator[Job]:
         """Every utterance planned so far (all of them once ``end`` was called)."""

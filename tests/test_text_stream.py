@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -160,3 +163,35 @@ def test_the_first_sentence_is_released_at_its_end_and_held_until_confirmed(voic
     assert other.speculative is not None
     other.feed(" Reyes")
     assert other.refuted and other.speculative is None and other.spans == [] and other.take() is None
+
+
+
+class HeldFrontend:
+    """A voice's frontend whose ``phonemize`` waits until released: a planner caught mid-utterance."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def phonemize(self, span: Any) -> Any:
+        self.entered.set()
+        self.release.wait(10)
+        return self.inner.phonemize(span)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_stream_ended_while_its_sentence_is_phonemized_is_not_done(voice: Voice) -> None:
+    frontend = HeldFrontend(voice.frontend)
+    stream = TextStream(voice.addon, frontend, SynthesisOptions(), speculate=True)  # type: ignore[arg-type]
+    stream.feed("Key checked.")  # released on speculation: phonemized while the end travels
+    planner = threading.Thread(target=stream.plan)
+    planner.start()
+    assert frontend.entered.wait(10)
+    stream.end()
+    assert not stream.done  # its only sentence is neither pending nor ready, but not yet spoken either
+    frontend.release.set()
+    planner.join()
+    job = stream.take()
+    assert job is not None and job.final and stream.done
