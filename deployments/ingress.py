@@ -74,6 +74,10 @@ class IngressConfig(BaseModel):
     """Retry-After of a 503, and of a 429 before any stream has been measured."""
     deadline_s: float = Field(default=300.0, gt=0)
     """Longest a request may take, start to end."""
+    hold_start: bool = True
+    """While other streams are producing, a stream's first audio leaves once its second piece is queued:
+    under load the second (longer) chunk takes more than the first one plays, and playback that starts
+    at the first byte would stall. Costs first audio under load, never alone."""
     lookahead: int = Field(default=4, ge=1)
     """Chunks the producers may run ahead of the response body."""
     pace_ahead_s: float | None = Field(default=None, gt=0)
@@ -243,6 +247,8 @@ class Ingress:
             raise ApiError(503, f"synthesis failed: {type(first).__name__}: {first}", None, "server_error",
                            {"Retry-After": str(self.config.retry_after_s)})
         synthesis.first = first
+        if self.config.hold_start and self.admission.active > 1:
+            await synthesis.second_queued()
         return synthesis, variant, started
 
     @staticmethod

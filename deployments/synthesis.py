@@ -110,6 +110,11 @@ class Synthesis:
         """The next utterance, phonemized off the event loop (other streams keep moving)."""
         return await asyncio.to_thread(next, jobs, None)
 
+    async def second_queued(self, poll_s: float = 0.005) -> None:
+        """Wait until a piece after the first is queued (or the end, or an error), or the producer stopped."""
+        while self.queue.empty() and not self.task.done():
+            await asyncio.sleep(poll_s)
+
     def unplayed(self) -> float:
         """Seconds of audio produced beyond what real-time playback from the first chunk has used."""
         if self.first_at is None:
