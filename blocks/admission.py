@@ -65,9 +65,23 @@ class Admission:
         with self._lock:
             if self.active >= self.limit(cap):
                 return None
-            now = self._integrate()
-            self.active += 1
-            return Ticket(now, self._area)
+            return self._hold()
+
+    def open(self) -> Ticket:
+        """A ticket whatever the limit: a stage serves the streams its ingress admitted, and only counts them."""
+        with self._lock:
+            return self._hold()
+
+    def _hold(self) -> Ticket:
+        now = self._integrate()
+        self.active += 1
+        return Ticket(now, self._area)
+
+    def load(self, cap: int) -> float | None:
+        """Streams held over the streams the measured capacity holds (1: full; None: not measured yet)."""
+        if self.capacity is None:
+            return None
+        return self.active / self.limit(cap)
 
     def release(self, ticket: Ticket, audio_s: float, completed: bool = True) -> None:
         """The stream stopped producing after ``audio_s`` seconds of audio; only one that ``completed``

@@ -35,6 +35,13 @@ class ActorOptions(_Strict):
     runtime_env: dict[str, Any] | None = None
 
 
+class Policy(_Strict):
+    """A custom Serve autoscaling policy, e.g. ``deployments.autoscaling:StreamLoadPolicy``."""
+
+    policy_function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    policy_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class Autoscaling(_Strict):
     min_replicas: int = Field(default=1, ge=0)
     initial_replicas: int | None = Field(default=None, ge=0)
@@ -49,6 +56,7 @@ class Autoscaling(_Strict):
     downscaling_factor: float | None = Field(default=None, gt=0)
     upscale_delay_s: float | None = Field(default=None, ge=0)
     downscale_delay_s: float | None = Field(default=None, ge=0)
+    policy: Policy | None = None
 
 
 class Deployment(_Strict):

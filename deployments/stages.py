@@ -18,6 +18,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from blocks import registry
+from blocks.admission import Admission
 from blocks.backends.base import Tally
 from blocks.core import Chunk, SequenceBlock, StreamableBlock
 from blocks.errors import AddonError
@@ -30,6 +31,8 @@ from deployments.bridge import PullFromAsync, Stopped, drive, run_step
 from deployments.stack import PathPart, build_block, load_addon_config, stage_reads
 
 log = logging.getLogger("ray.serve")
+ADMISSION_UNBOUNDED = 1 << 20
+"""A stage refuses nothing (the ingress admits): its load counts against the measured capacity alone."""
 
 
 class StageConfig(BaseModel):
@@ -155,6 +158,20 @@ class StreamStage(StageBase):
         """The only utterance tensors this stage's blocks see."""
         self.upstream = upstream.options(stream=True) if upstream is not None else None
         self.config = StageConfig()
+        self.admission = Admission()
+        """Counts the utterances this replica streams and measures how many it holds without a stall."""
+
+    def record_autoscaling_stats(self) -> dict[str, float]:
+        """Serve's custom autoscaling metric ``stream_load``: utterances streaming here over those the
+        measured capacity holds (admission's own rule; absent until measured). See deployments/autoscaling.py."""
+        load = self.admission.load(cap=ADMISSION_UNBOUNDED)
+        return {} if load is None else {"stream_load": load}
+
+    def _seconds(self, chunk: Chunk) -> float:
+        """Audio seconds a chunk stands for: its samples, or its frames times the hop."""
+        config = self.addon.config
+        frames = chunk.length if chunk.data.ndim == 1 else chunk.length * config.hop_length
+        return frames / config.sample_rate
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = StageConfig.model_validate(config or {})
@@ -175,6 +192,9 @@ class StreamStage(StageBase):
             source = self.upstream.stream.remote(tensors, job, clock)
         self.counters["streams"] += 1
         self.counters["active"] += 1
+        ticket = self.admission.open()
+        produced_s = 0.0
+        completed = False
         sent = 0
         reported = Tally()
         try:
@@ -195,9 +215,11 @@ class StreamStage(StageBase):
                 limit, seed = self.config.fail_after_chunks, self.config.fail_seed
                 if limit is not None and sent >= limit and seed in (None, request.seed):
                     raise RuntimeError(f"fault drill: stage failed after {sent} chunks")
+                produced_s += self._seconds(chunk)
                 yield chunk
                 sent += 1
             self.counters["completed"] += 1
+            completed = True
         except (asyncio.CancelledError, GeneratorExit, Stopped):
             self.counters["cancelled"] += 1
             raise
@@ -208,5 +230,6 @@ class StreamStage(StageBase):
         finally:
             stop.set()
             self.counters["active"] -= 1
+            self.admission.release(ticket, produced_s, completed)
             if source is not None:
                 source.cancel()

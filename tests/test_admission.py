@@ -60,3 +60,15 @@ def test_a_failed_or_cancelled_stream_measures_nothing() -> None:
     ticket.started -= 10.0  # ten seconds for 0.4 s of audio: a stream stuck on a dead stage
     admission.release(ticket, audio_s=0.4, completed=False)
     assert admission.active == 0 and not admission.samples
+
+
+def test_load_is_streams_held_over_the_measured_limit() -> None:
+    admission = Admission(margin=0.75, fallback=16)
+    assert admission.load(cap=16) is None  # nothing measured: no signal to scale by
+    for _ in range(3):
+        _stream(admission, 16, audio_s=8.1, wall_s=1.0)
+    tickets = [admission.open() for _ in range(9)]  # a stage counts past the limit; it never refuses
+    assert admission.active == 9 and admission.load(cap=16) == 9 / 6
+    for ticket in tickets:
+        admission.release(ticket, 0.0, completed=False)
+    assert admission.load(cap=16) == 0.0

@@ -67,11 +67,16 @@ def test_overload_is_429_with_retry_after(service: Service) -> None:
 
 
 def test_autoscaling_up_then_down(service: Service) -> None:
+    """The Vocoder's policy reads the streams it holds against its measured capacity (admission's signal):
+    three streams scale it out, which its ongoing-request target alone never would."""
     def running() -> int:
         states = serve.status().applications["voxstack"].deployments["Vocoder"].replica_states
         return int(states.get("RUNNING", 0))
 
     _wait(lambda: running() == 1, 40, "Vocoder not at its minimum before the burst")
+    assert _long_stream(service.url)[0] == 200  # eight utterances: the replica has measured its capacity
+    vocoder = serve.get_deployment_handle("Vocoder", app_name="voxstack")
+    assert vocoder.record_autoscaling_stats.remote().result(timeout_s=30) == {"stream_load": 0.0}
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(_long_stream, service.url) for _ in range(3)]
         _wait(lambda: running() == 2, 30, "Vocoder never scaled up under the burst")
