@@ -33,6 +33,8 @@ from typing import Any
 
 import httpx
 
+from deployments.run import free_port, ray_command
+
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = "Vocoder-Fade-ChunkStats"
 STAGES = ["Ingress", "Encoders", "Upsampler-Decoder", PINNED]
@@ -42,12 +44,6 @@ NODE_TYPES = {"ray.head.default": {"resources": {"CPU": 2}, "node_config": {}, "
                       "min_workers": 0, "max_workers": 2},
               "inf2": {"resources": {"CPU": 0, "neuron_cores": 2, "object_store_memory": 100 * 1024**2},
                        "node_config": {}, "min_workers": 0, "max_workers": 2}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def node_type(resources: dict[str, float]) -> str:
@@ -84,7 +80,7 @@ class FakeAutoscalingCluster:
     def start(self, timeout_s: float = 120) -> None:
         path = Path(self.temp) / "autoscaling.json"
         path.write_text(json.dumps(self.config))
-        ray = str(Path(sys.executable).parent / "ray")
+        ray = ray_command()
         log = open(Path(self.temp) / "ray-start.log", "wb")
         self.process = subprocess.Popen(
             [ray, "start", "--head", "--block", f"--port={self.port}", "--num-cpus=2",

@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from bench.machine import ROOT, machine_info
 from bench.machine import markdown_table as table
 from bench.serve_load import only
 from blocks.addon import addon_path
+from deployments.run import free_port
 
 if TYPE_CHECKING:
     from deployments.run import LocalHead
@@ -164,12 +164,6 @@ def delays(fragments: list[str], sent_at: list[float], firsts: list[float]) -> l
     return [first - sent_at[end] for first, end in zip(firsts, ends, strict=True)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_piper(port: int, folder: Path) -> subprocess.Popen[bytes]:
     """wyoming-piper with piper-joe's monolithic network, as its own voice ``joe``."""
     networks = addon_path("piper-joe") / "networks"
@@ -197,7 +191,7 @@ async def wait_wyoming(port: int, timeout: float = 120) -> None:
 def start_service(raw: dict[str, Any]) -> LocalHead:
     """The service as ``voxstack serve`` runs it (its own Ray head and temp folder), once healthy."""
     from deployments.rollout import deploy
-    from deployments.run import LocalHead, free_port
+    from deployments.run import LocalHead
 
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vxbench")  # its own Ray files, not /tmp/ray
     head = LocalHead(free_port(), free_port())

@@ -20,7 +20,3 @@ def quiet_serve_settings() -> dict[str, str]:
     """The settings, each left as the environment gives it where set (the user's choice wins)."""
     return {name: os.environ.get(name, value) for name, value in QUIET_SERVE_SETTINGS.items()}
 
-
-def apply_quiet_serve_settings() -> None:
-    """Put the settings in this process's environment, which the local Ray it starts inherits."""
-    os.environ.update(quiet_serve_settings())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +18,10 @@ from typing import Any
 
 import httpx
 
+from deployments.run import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VOXSTACK = str(Path(sys.executable).parent / "voxstack")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def client_env(temp: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from blocks.addon import list_addons
+from deployments.run import free_port
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -29,12 +29,6 @@ EXTRA_ADDONS = [name for name in list_addons() if name not in ("piper-joe", "hib
 FIXED_PROFILE = {"backend": {"profile": "fixed"}}
 """piper-joe's fixed-shape profile (the ``fixed`` application)."""
 LONG_TEXT = " ".join(f"This is sentence number {i} of a longer text, spoken one utterance at a time." for i in range(8))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _stage(name: str, **options: Any) -> dict[str, Any]:
@@ -140,14 +134,14 @@ def service() -> Iterator[Service]:
     temp = tempfile.mkdtemp(prefix="vxray")
     os.environ["RAY_TMPDIR"] = temp  # the cluster's address file goes here too, not in /tmp/ray
     os.makedirs(os.path.join(temp, "ray"))
-    head = {"num_cpus": 2, "include_dashboard": True, "dashboard_port": _free_port(),  # for ray.util.state
+    head = {"num_cpus": 2, "include_dashboard": True, "dashboard_port": free_port(),  # for ray.util.state
             "object_store_memory": 200 * 1024**2,
             "temp_dir": os.path.join(temp, "ray")}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     cluster.add_node(num_cpus=0, resources={"neuron_cores": 2}, object_store_memory=100 * 1024**2)
     cluster.add_node(num_cpus=0, num_gpus=1, object_store_memory=100 * 1024**2)
     context = ray.init(address=cluster.address, log_to_driver=False)
-    port = _free_port()
+    port = free_port()
     svc = Service(port, cluster, context.dashboard_url)
     deploy(svc.config, svc.dashboard, timeout_s=None)  # waited for below, by each route's healthz
     deadline = time.time() + 180
