@@ -10,8 +10,9 @@ each stream's first bytes (a chunk arriving more than 20 ms after the audio befo
   the rest get 429 (or 503) with Retry-After;
 - **capacity**: the most concurrent streams with no stall, over the machine's compute bound (audio
   seconds per second with every core busy, measured in process in the same run);
-- **overhead**: the whole machine's CPU time for a lone short sentence over HTTP against in process,
-  and Ray's idle CPU with Serve's default settings and with the tuned ones.
+- **overhead**: the whole machine's CPU time for a lone short sentence over HTTP (one kept-alive client
+  connection) against in process, where it goes by process, and Ray's idle CPU with Serve's default
+  settings and with the tuned ones.
 
 Prints markdown tables; writes bench/results/serve_load.json and a PNG of every stream's audio buffer
 over time. Run: ``python -m bench.serve_load [--runs 3]``.
@@ -138,6 +139,41 @@ def compute_of(call: Any, idle_share: float, repeats: int = 10) -> float:
     return statistics.median(costs)
 
 
+ROLES = (("ProxyActor", "Serve proxy"), ("ServeReplica:voxstack:Ingress", "ingress replica"),
+         ("Encoders", "encoder replica"), ("ServeReplica", "stream stage replica"),
+         ("ServeController", "Serve controller"), ("ray", "Ray's own (GCS, raylet, dashboard, agents)"))
+"""Substrings of a process's command line, in the order they are tried, and the role they name."""
+
+
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds each role's processes have used so far; ``pid`` (this process) is the client."""
+    used: dict[str, float] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            times = process.cpu_times()
+            line = " ".join(process.info["cmdline"] or [])
+        except psutil.Error:
+            continue
+        role = "client (this process)" if process.pid == pid else next(
+            (name for key, name in ROLES if key in line), None)
+        if role is not None:
+            used[role] = used.get(role, 0.0) + times.user + times.system
+    return used
+
+
+def breakdown(call: Any, repeats: int = 20) -> dict[str, float]:
+    """CPU milliseconds per call by role, less what each role spends in an idle spell as long."""
+    pid = os.getpid()
+    start, before = time.monotonic(), cpu_by_role(pid)
+    for _ in range(repeats):
+        call()
+    wall, after = time.monotonic() - start, cpu_by_role(pid)
+    time.sleep(wall)
+    idle = cpu_by_role(pid)
+    return {role: round(1000 * ((after[role] - before.get(role, 0.0)) - (idle[role] - after[role])) / repeats, 1)
+            for role in after if role in idle}
+
+
 def compute_bound(voice: Any, seconds: float = 8.0) -> float:
     """Audio seconds per wall second the machine makes in process with every core busy."""
     produced, stop = [0.0], time.monotonic() + seconds
@@ -204,6 +240,29 @@ def start_service(raw: dict[str, Any], url: str, tuned: bool) -> LocalHead:
     return head
 
 
+class ReplicaWatch:
+    """The most replicas each stage ran while the load lasted (Serve's REST details, every 2 s)."""
+
+    def __init__(self, head: LocalHead) -> None:
+        self.dashboard = head.dashboard
+        self.most: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(2.0):
+            for app in (self.dashboard.serve_details().get("applications") or {}).values():
+                for name, deployment in (app.get("deployments") or {}).items():
+                    running = sum(r.get("state") == "RUNNING" for r in deployment.get("replicas") or [])
+                    self.most[name] = max(self.most.get(name, 0), running)
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        return self.most
+
+
 def plot(traces: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -249,10 +308,13 @@ def main() -> None:
         voice = load_addon(args.model, overrides=overrides_of(raw, args.model))
         voice.warm_up()
 
-        http_cpu = compute_of(lambda: asyncio.run(_one(url, args.model)), idle_share)
-        local_cpu = compute_of(lambda: voice.synthesize(SHORT, seed=2, marks=()), idle_share)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            http_cpu = compute_of(lambda: _one(client, args.model), idle_share, repeats=30)
+            roles = breakdown(lambda: _one(client, args.model))
+        local_cpu = compute_of(lambda: voice.synthesize(SHORT, seed=2, marks=()), idle_share, repeats=30)
         bound = compute_bound(voice)
 
+        watch = ReplicaWatch(head)
         cases: dict[str, list[list[dict[str, Any]]]] = {"8 staggered over 1 s": [], "8 at once": []}
         for _ in range(args.runs):
             cases["8 staggered over 1 s"].append(asyncio.run(offered(url, 8, args.model, 1.0)))
@@ -261,6 +323,7 @@ def main() -> None:
         rows = [summary(label, runs) for label, runs in cases.items()] + [summary("16 offered at once", burst)]
         ramp = {n: summary(f"{n} at once", [asyncio.run(offered(url, n, args.model, 0.0))]) for n in RAMP}
         most = max((n for n, row in ramp.items() if row["refused"] == 0 and row["stalled streams"] == 0), default=0)
+        replicas = watch.stop()
     finally:
         head.stop()
 
@@ -272,12 +335,15 @@ def main() -> None:
     result.update(cases={k: [[{x: y for x, y in s.items() if x != "trace"} for s in run] for run in v]
                          for k, v in cases.items()},
                   rows=rows, ramp=list(ramp.values()), overhead=overhead, capacity=capacity,
-                  idle_cpu_share={k: round(v, 3) for k, v in idle.items()})
+                  idle_cpu_share={k: round(v, 3) for k, v in idle.items()}, most_replicas=replicas,
+                  http_cpu_ms_by_role=roles)
     print(f"machine: {result['machine']['summary']}\n")
     print(table(rows))
     print("\n" + table(list(ramp.values())))
     print("\n" + table([overhead]))
+    print("\n" + table([{"lone short sentence over HTTP, by process": k, "CPU ms": v} for k, v in roles.items()]))
     print("\n" + table([capacity]))
+    print("\n" + table([{"stage": k, "most replicas under load": v} for k, v in replicas.items()]))
     print("\n" + table([{"Ray idle CPU (share of the cores)": k, "share": round(v, 3)} for k, v in idle.items()]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "serve_load.json").write_text(json.dumps(result, indent=1))
@@ -285,10 +351,9 @@ def main() -> None:
     print(f"\nwrote {args.out / 'serve_load.json'} and {args.out / 'serve_load.png'}")
 
 
-async def _one(url: str, model: str) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        response = await client.post("/v1/stream", json={"model": model, "input": SHORT, "seed": 2, "marks": []})
-        response.raise_for_status()
+def _one(client: httpx.Client, model: str) -> None:
+    response = client.post("/v1/stream", json={"model": model, "input": SHORT, "seed": 2, "marks": []})
+    response.raise_for_status()
 
 
 if __name__ == "__main__":

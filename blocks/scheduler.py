@@ -34,6 +34,11 @@ class Clock:
     """Wall time its first audio left (None: no audio yet)."""
     produced_s: float = 0.0
     """Seconds of audio produced so far."""
+    lead: int = 1
+    """Audio chunks produced before playback starts: 2 when the ingress holds a stream's start until its
+    second piece, so that piece is owed as the first one is (by the arrival), not after it has played."""
+    chunks: int = 0
+    """Audio chunks produced so far."""
 
     def deadline(self) -> float:
         if self.started is None:
@@ -45,10 +50,11 @@ class Clock:
         return 0.0 if self.started is None else self.deadline() - time.time()
 
     def advance(self, seconds: float) -> None:
-        """Count audio produced; the first call starts the playback clock."""
-        if self.started is None:
-            self.started = time.time()
+        """Count an audio chunk produced; the ``lead``-th starts the playback clock."""
+        self.chunks += 1
         self.produced_s += seconds
+        if self.started is None and self.chunks >= self.lead:
+            self.started = time.time()
 
 
 class DeadlineScheduler:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
 
-from blocks.admission import Admission, Ticket
+from blocks.admission import MARGIN, Admission, Ticket
 from blocks.errors import InputError
 from blocks.options import SynthesisOptions
 from blocks.session import Session
@@ -65,7 +65,7 @@ class IngressConfig(BaseModel):
     """Encoder deployment -> traffic weight, split per addon (an addon none names: all to its own encoders)."""
     max_streams: int = Field(default=16, ge=1)
     """Most streams one replica holds producing at once, whatever its measured capacity."""
-    admission_margin: float = Field(default=0.75, gt=0.0, le=1.0)
+    admission_margin: float = Field(default=MARGIN, gt=0.0, le=1.0)
     """Share of the measured capacity (audio seconds per second) that producing streams may take; the
     rest is room for a new stream's first utterance. A stream past it answers 429 with Retry-After."""
     queue_s: float = Field(default=0.0, ge=0.0, le=30.0)
@@ -230,6 +230,8 @@ class Ingress:
         except InputError as error:
             raise ApiError(400, f"input: {error}", "input") from None
         ticket = await self._admit()
+        if self._hold():  # the stages owe its first two chunks by its arrival
+            session.clock.lead = 2
         variant = model.router.choose(client)
         synthesis = Synthesis(session, model.encoders[variant], model.tail, self.config.lookahead,
                               self.config.deadline_s, self.config.pace_ahead_s,
@@ -247,7 +249,7 @@ class Ingress:
             raise ApiError(503, f"synthesis failed: {type(first).__name__}: {first}", None, "server_error",
                            {"Retry-After": str(self.config.retry_after_s)})
         synthesis.first = first
-        if self.config.hold_start and self.admission.active > 1:
+        if session.clock.lead > 1 or self._hold():
             await synthesis.second_queued()
         return synthesis, variant, started
 
@@ -255,6 +257,10 @@ class Ingress:
     def _headers(synthesis: Synthesis, variant: str) -> dict[str, str]:
         """The variant that serves the request and the request id its stages log."""
         return {VARIANT_HEADER: variant, REQUEST_ID_HEADER: synthesis.session.request_id}
+
+    def _hold(self) -> bool:
+        """Whether a stream's first audio waits for its second piece: other streams are producing."""
+        return self.config.hold_start and self.admission.active > 1
 
     def _active(self) -> int:
         """Streams whose producer still runs (one whose body never started ends at its deadline)."""

@@ -72,3 +72,31 @@ def test_load_is_streams_held_over_the_measured_limit() -> None:
     for ticket in tickets:
         admission.release(ticket, 0.0, completed=False)
     assert admission.load(cap=16) == 0.0
+
+
+def test_short_streams_weigh_by_their_wall_time() -> None:
+    admission = Admission(margin=0.75, fallback=16)
+    for _ in range(2):
+        _stream(admission, 16, audio_s=80.0, wall_s=5.0)  # long streams: 16 audio seconds per second
+    for _ in range(3):
+        _stream(admission, 16, audio_s=1.5, wall_s=0.5)  # short ones that mostly waited for their start: 3
+    assert admission.capacity is not None and 15.9 < admission.capacity < 16.1  # unweighted median: 3
+
+
+def _shared_stream(admission: Admission, audio_s: float, wall_s: float, sharing: float) -> None:
+    ticket = admission.open()
+    ticket.started -= wall_s
+    ticket.area -= wall_s * sharing  # as if ``sharing`` streams had produced beside it all along
+    admission.release(ticket, audio_s)
+
+
+def test_lone_streams_only_bound_the_capacity_until_shared_ones_measure_it() -> None:
+    admission = Admission(margin=0.65, fallback=16)
+    for _ in range(5):
+        _stream(admission, 16, audio_s=12.0, wall_s=1.0)  # alone: one stream's steps leave a core idle
+    assert admission.capacity is not None and 11.9 < admission.capacity < 12.1
+    for _ in range(2):
+        _shared_stream(admission, audio_s=6.0, wall_s=2.0, sharing=6.0)  # 3x real time beside five others
+    assert admission.capacity is not None and admission.capacity < 12.1  # two shared are not enough yet
+    _shared_stream(admission, audio_s=6.0, wall_s=2.0, sharing=6.0)
+    assert admission.capacity is not None and 17.9 < admission.capacity < 18.1

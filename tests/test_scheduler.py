@@ -72,3 +72,11 @@ def test_the_clock_owes_a_new_stream_its_arrival_then_its_playback() -> None:
     clock.advance(2.5)
     assert clock.started is not None and abs(clock.deadline() - (clock.started + 2.5)) < 1e-9
     assert 2.0 < clock.slack() <= 2.5
+
+
+def test_a_held_start_owes_the_second_chunk_by_the_arrival() -> None:
+    clock = Clock(arrival=100.0, lead=2)
+    clock.advance(0.37)
+    assert clock.started is None and clock.deadline() == 100.0  # the second chunk is owed as the first was
+    clock.advance(0.74)
+    assert clock.started is not None and abs(clock.deadline() - (clock.started + 1.11)) < 1e-9

@@ -18,10 +18,11 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
+from deployments.run import free_port
 from deployments.wyoming_bridge import Service as Bridged
 from deployments.wyoming_bridge import serve_wyoming
 from tests.conftest import snr_db
-from tests.serve.conftest import Service, _free_port
+from tests.serve.conftest import Service
 
 TEXT = "Dr. Smith paid $42.50 at 9:30, e.g. for tea. Then we all went home."
 FIRST = "Dr. Smith paid $42.50 at 9:30, e.g. for tea. Th"
@@ -31,7 +32,7 @@ FIRST = "Dr. Smith paid $42.50 at 9:30, e.g. for tea. Th"
 @pytest.fixture(scope="module")
 def bridge(service: Service) -> Iterator[int]:
     """The bridge on its own event loop, speaking to every addon of ``/placed``."""
-    port = _free_port()
+    port = free_port()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
