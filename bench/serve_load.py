@@ -93,13 +93,36 @@ async def http_stream(client: httpx.AsyncClient, n: int, model: str, delay: floa
                 arrivals.append((time.perf_counter(), record["samples"]))
             elif record["type"] == "error":
                 raise RuntimeError(record["error"]["message"])
-    return {"text": n % len(MIX), **buffer_trace(started, arrivals, rate)}
+    return {"text": n % len(MIX), "first_at": arrivals[0][0], **buffer_trace(started, arrivals, rate)}
+
+
+async def cpu_samples(into: list[tuple[float, float]], every_s: float = 0.02) -> None:
+    """(time, machine CPU seconds) every ``every_s`` until cancelled."""
+    while True:
+        into.append((time.perf_counter(), machine_cpu_s()))
+        await asyncio.sleep(every_s)
+
+
+def busy_share(samples: list[tuple[float, float]], until: float) -> float:
+    """Share of the cores busy from the first sample to ``until``."""
+    begin = samples[0]
+    end = min(samples, key=lambda sample: abs(sample[0] - until))
+    return (end[1] - begin[1]) / max(1e-9, (end[0] - begin[0]) * (os.cpu_count() or 1))
 
 
 async def offered(url: str, streams: int, model: str, stagger_s: float) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
-        delays = [stagger_s * i / max(1, streams - 1) for i in range(streams)]
-        return list(await asyncio.gather(*(http_stream(client, n, model, d) for n, d in enumerate(delays))))
+    """Every stream's record; each also carries the share of the cores busy until the run's last first audio."""
+    samples: list[tuple[float, float]] = []
+    sampler = asyncio.create_task(cpu_samples(samples))
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+            delays = [stagger_s * i / max(1, streams - 1) for i in range(streams)]
+            records = list(await asyncio.gather(*(http_stream(client, n, model, d) for n, d in enumerate(delays))))
+    finally:
+        sampler.cancel()
+    firsts = [r["first_at"] for r in records if "first_at" in r]
+    busy = busy_share(samples, max(firsts)) if firsts else 0.0
+    return [{**r, "busy": busy} for r in records]
 
 
 def summary(label: str, runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
@@ -111,7 +134,8 @@ def summary(label: str, runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
             "worst stall (ms)": round(1000 * max((s["worst_stall_s"] for s in played), default=0.0)),
             "first p50 (ms)": round(float(np.percentile(firsts, 50))) if firsts else None,
             "first p99 (ms)": round(float(np.percentile(firsts, 99))) if firsts else None,
-            "retry-after": sorted({s["retry_after"] for s in refused if s.get("retry_after")})}
+            "retry-after": sorted({s["retry_after"] for s in refused if s.get("retry_after")}),
+            "cores busy to the last first audio": round(statistics.mean(run[0]["busy"] for run in runs), 2)}
 
 
 def machine_cpu_s() -> float:
