@@ -20,6 +20,11 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+START_GRACE_S = 0.25
+"""A new stream's start is owed this long after its arrival: a playing stream whose audio runs out sooner
+computes first, so a burst of starts delays first audio rather than stalling what already plays."""
+
+
 @dataclass
 class Clock:
     """A stream's playback clock: when its audio started to play, and how much audio it has produced.
@@ -42,7 +47,7 @@ class Clock:
 
     def deadline(self) -> float:
         if self.started is None:
-            return self.arrival
+            return self.arrival + START_GRACE_S
         return self.started + self.produced_s
 
     def slack(self) -> float:

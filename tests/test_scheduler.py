@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from blocks.scheduler import Clock, DeadlineScheduler
+from blocks.scheduler import START_GRACE_S, Clock, DeadlineScheduler
 
 
 def test_waiting_steps_run_in_deadline_order_not_arrival_order() -> None:
@@ -66,9 +66,9 @@ def test_a_step_that_fails_frees_its_slot() -> None:
     assert scheduler.run(1.0, lambda: 7) == 7
 
 
-def test_the_clock_owes_a_new_stream_its_arrival_then_its_playback() -> None:
+def test_the_clock_owes_a_new_stream_its_arrival_and_grace_then_its_playback() -> None:
     clock = Clock(arrival=100.0)
-    assert clock.deadline() == 100.0 and clock.slack() == 0.0
+    assert clock.deadline() == 100.0 + START_GRACE_S and clock.slack() == 0.0
     clock.advance(2.5)
     assert clock.started is not None and abs(clock.deadline() - (clock.started + 2.5)) < 1e-9
     assert 2.0 < clock.slack() <= 2.5
@@ -77,6 +77,15 @@ def test_the_clock_owes_a_new_stream_its_arrival_then_its_playback() -> None:
 def test_a_held_start_owes_the_second_chunk_by_the_arrival() -> None:
     clock = Clock(arrival=100.0, lead=2)
     clock.advance(0.37)
-    assert clock.started is None and clock.deadline() == 100.0  # the second chunk is owed as the first was
+    assert clock.started is None and clock.deadline() == 100.0 + START_GRACE_S  # owed as the first was
     clock.advance(0.74)
     assert clock.started is not None and abs(clock.deadline() - (clock.started + 1.11)) < 1e-9
+
+
+def test_a_stream_about_to_run_dry_computes_before_a_start_that_just_arrived() -> None:
+    now = time.time()
+    playing = Clock(arrival=now - 5.0, started=now - 4.8, produced_s=4.9)  # runs out 0.1 s from now
+    arriving = Clock(arrival=now)
+    assert playing.deadline() < arriving.deadline()
+    relaxed = Clock(arrival=now - 5.0, started=now - 4.8, produced_s=10.0)  # seconds buffered: the start first
+    assert arriving.deadline() < relaxed.deadline()
