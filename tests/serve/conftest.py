@@ -49,7 +49,7 @@ def serve_config(port: int) -> dict[str, Any]:
     fast_scaling = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 100, "upscale_delay_s": 0.5,
                     "downscale_delay_s": 2, "metrics_interval_s": 0.5, "look_back_period_s": 1,
                     "policy": {"policy_function": "deployments.autoscaling:StreamLoadPolicy",
-                               "policy_kwargs": {"target_load": 0.1}}}
+                               "policy_kwargs": {"target_load": 0.25}}}
     return {
         "http_options": {"host": "127.0.0.1", "port": port, "request_timeout_s": 120},
         "applications": [
