@@ -27,6 +27,7 @@ from blocks.marks import TIMING_KEYS
 from blocks.options import SynthesisOptions
 from blocks.scheduler import Clock
 from blocks.session import Job, Session, add_tally
+from deployments.autoscaling import METRIC as LOAD_METRIC
 from deployments.bridge import PullFromAsync, Stopped, drive, run_step
 from deployments.stack import PathPart, build_block, load_addon_config, stage_reads
 
@@ -165,7 +166,7 @@ class StreamStage(StageBase):
         """Serve's custom autoscaling metric ``stream_load``: utterances streaming here over those the
         measured capacity holds (admission's own rule; absent until measured). See deployments/autoscaling.py."""
         load = self.admission.load(cap=ADMISSION_UNBOUNDED)
-        return {} if load is None else {"stream_load": load}
+        return {} if load is None else {LOAD_METRIC: load}
 
     def _seconds(self, chunk: Chunk) -> float:
         """Audio seconds a chunk stands for: its samples, or its frames times the hop."""
