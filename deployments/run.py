@@ -7,6 +7,7 @@ dashboard, as ``voxstack deploy`` applies later changes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -81,8 +82,9 @@ class LocalHead:
         """Start the head and wait until its dashboard answers; raise NotReady with Ray's words if it dies."""
         env = {**os.environ, **(quiet_serve_settings() if self.quiet else {}), "RAY_USAGE_STATS_ENABLED": "0"}
         env.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "0")
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        with open(self.log, "wb") as out:  # a session of its own: a terminal's Ctrl-C reaches only us, who stop it
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
         started = time.monotonic()
         while not self.dashboard.answers():
             if self.process.poll() is not None:
@@ -102,12 +104,14 @@ class LocalHead:
         code = self.process.wait()
         raise NotReady(f"Ray stopped on its own (exit {code}):\n{self.tail()}")
 
-    def stop(self, timeout_s: float = 60.0) -> None:
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM the head; past ``timeout_s``, SIGKILL its whole process group (every Ray process it started)."""
         if self.process is None:
             return
         terminate(self.process, timeout_s)
         if self.process.poll() is None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
 
