@@ -74,9 +74,10 @@ class Admission:
                 return rate
         return ranked[-1][0]
 
-    def limit(self, cap: int) -> int:
-        """Streams that may be producing at once (at least one, at most ``cap``)."""
-        capacity = self.capacity
+    def limit(self, cap: int, capacity: float | None = None) -> int:
+        """Streams that may be producing at once (at least one, at most ``cap``); ``capacity`` if the
+        caller has just measured it."""
+        capacity = self.capacity if capacity is None else capacity
         if capacity is None:
             return min(cap, self.fallback)
         return max(1, min(cap, math.floor(capacity * self.margin)))
@@ -100,9 +101,10 @@ class Admission:
 
     def load(self, cap: int) -> float | None:
         """Streams held over the streams the measured capacity holds (1: full; None: not measured yet)."""
-        if self.capacity is None:
+        capacity = self.capacity
+        if capacity is None:
             return None
-        return self.active / self.limit(cap)
+        return self.active / self.limit(cap, capacity)
 
     def release(self, ticket: Ticket, audio_s: float, completed: bool = True) -> None:
         """The stream stopped producing after ``audio_s`` seconds of audio; only one that ``completed``

@@ -8,11 +8,13 @@ own schema for its cross-field rules.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from blocks.errors import ConfigError
 from deployments.app import INGRESS, AppArgs, deployment_names, plan_app
@@ -40,6 +42,21 @@ class Policy(_Strict):
 
     policy_function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     policy_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _loads(self) -> Policy:
+        """The policy imports, and a class policy takes its kwargs (Serve would find out only in its controller)."""
+        module, _, name = self.policy_function.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"cannot import {self.policy_function!r}: {error}") from None
+        if inspect.isclass(target):
+            try:
+                target(**self.policy_kwargs)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"policy_kwargs for {self.policy_function!r}: {error}") from None
+        return self
 
 
 class Autoscaling(_Strict):

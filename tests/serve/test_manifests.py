@@ -99,6 +99,10 @@ def _set(raw: dict[str, Any], path: list[Any], value: Any) -> None:
      "$.applications[0].deployments[1].user_config"),
     (["applications", 0, "deployments", 0, "user_config", "weights"], {"hibari.Encoders": 0.0},
      "$.applications[0].deployments[0].user_config.weights"),
+    (["applications", 0, "deployments", 2, "autoscaling_config", "policy", "policy_kwargs"], {"target_load": 0},
+     "$.applications[0].deployments[2].autoscaling_config.policy"),
+    (["applications", 0, "deployments", 2, "autoscaling_config", "policy", "policy_function"],
+     "deployments.autoscaling:Nope", "$.applications[0].deployments[2].autoscaling_config.policy"),
 ])
 def test_validator_names_the_bad_key(path: list[Any], value: Any, error: str) -> None:
     raw = _load(ROOT / "serve_configs" / "local.yaml")
