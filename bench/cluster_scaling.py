@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from deployments.run import free_port, ray_command
+from deployments.run import free_port, free_ports, ray_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = "Vocoder-Fade-ChunkStats"
@@ -60,7 +60,7 @@ class FakeAutoscalingCluster:
 
     def __init__(self, idle_timeout_minutes: float = 0.1) -> None:
         self.temp = tempfile.mkdtemp(prefix="vxas")
-        self.port, self.dashboard_port = free_port(), free_port()
+        self.port, self.dashboard_port = free_ports(2)
         self.address = f"127.0.0.1:{self.port}"
         self.config = {
             "cluster_name": "voxstack-fake", "max_workers": 4, "upscaling_speed": 1.0,

@@ -281,12 +281,12 @@ def start_service(raw: dict[str, Any], url: str, tuned: bool) -> LocalHead:
     """The service as ``voxstack serve`` runs it (its own Ray head and temp folder), once healthy."""
     from deployments.ray_settings import QUIET_SERVE_SETTINGS
     from deployments.rollout import deploy
-    from deployments.run import LocalHead, free_port
+    from deployments.run import LocalHead, free_ports
 
     for name in QUIET_SERVE_SETTINGS:
         os.environ.pop(name, None)
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vxbench")  # its own Ray files, not /tmp/ray
-    head = LocalHead(free_port(), free_port(), quiet=tuned)
+    head = LocalHead(*free_ports(2), quiet=tuned)
     head.start()
     try:
         deploy(raw, head.dashboard, timeout_s=300, progress=lambda _: None)

@@ -43,7 +43,7 @@ from bench.machine import ROOT, machine_info
 from bench.machine import markdown_table as table
 from bench.serve_load import only
 from blocks.addon import addon_path
-from deployments.run import free_port
+from deployments.run import free_ports
 
 if TYPE_CHECKING:
     from deployments.run import LocalHead
@@ -194,7 +194,7 @@ def start_service(raw: dict[str, Any]) -> LocalHead:
     from deployments.run import LocalHead
 
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vxbench")  # its own Ray files, not /tmp/ray
-    head = LocalHead(free_port(), free_port())
+    head = LocalHead(*free_ports(2))
     head.start()
     try:
         deploy(raw, head.dashboard, timeout_s=300, progress=lambda _: None)
@@ -284,11 +284,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     raw = only(yaml.safe_load(args.config.read_text()), "piper-joe")
-    port = free_port()
+    port, piper_port, bridge_port = free_ports(3)
     raw.setdefault("http_options", {})["port"] = port
     url = f"http://127.0.0.1:{port}"
     folder = Path(tempfile.mkdtemp(prefix="vxpiper"))
-    piper_port, bridge_port = free_port(), free_port()
     piper = start_piper(piper_port, folder)
     try:
         head = start_service(raw)

@@ -96,6 +96,9 @@ class ScheduleConfig(Strict):
     """Frames per chunk: small first (latency), growing (efficiency), capped."""
 
     first: int = Field(default=16, ge=1)
+    second: int | None = Field(default=None, ge=1)
+    """The second chunk (None: ``first`` × ``growth``), growing by ``growth`` after it: a first chunk
+    small for a lone listener's first audio, a second that fills what a start held under load queues."""
     growth: float = Field(default=2.0, ge=1.0)
     max: int = Field(default=256, ge=1)
     adaptive: bool = False

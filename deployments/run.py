@@ -35,10 +35,17 @@ def say(message: str) -> None:
     print(f"voxstack: {message}", flush=True)
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free now: every probe stays bound until all are chosen, so two cannot meet."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -72,7 +79,8 @@ class LocalHead:
         self.dashboard = Dashboard(f"http://{'127.0.0.1' if dashboard_host == '0.0.0.0' else dashboard_host}"
                                    f":{dashboard_port}")
         self.log = Path(tempfile.mkdtemp(prefix="voxstack-")) / "ray-start.log"
-        self.args = [ray_command(), "start", "--head", "--block", f"--port={free_port()}",
+        gcs_port = next(port for port in free_ports(3) if port not in (metrics_port, dashboard_port))
+        self.args = [ray_command(), "start", "--head", "--block", f"--port={gcs_port}",
                      "--include-dashboard=true", f"--dashboard-host={dashboard_host}",
                      f"--dashboard-port={dashboard_port}", f"--metrics-export-port={metrics_port}",
                      "--disable-usage-stats"]

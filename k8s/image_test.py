@@ -14,9 +14,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from image import ROOT, ImageError, build, containerfile_default_base, docker, image_size
+
+sys.path.insert(0, str(ROOT))  # the project's own helpers
+from deployments.run import free_ports
 
 TEXT = "The image starts with nothing to fetch. Every voice speaks from its own networks."
 STARTUP_LIMIT_S = 600.0
@@ -127,12 +130,6 @@ def choose_base(explicit: str | None) -> str:
         return default
     print(f"{default} cannot be pulled here; using a local Debian base", flush=True)
     return debian_base()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _remove(name: str) -> None:
@@ -278,7 +275,7 @@ def _exec_ok(command: list[str], timeout: float = 30) -> bool:
 def host_run(tag: str) -> list[str]:
     """The image's own serve config with host networking, on free ports: time to /healthz 200, then every addon."""
     _remove(HOST_RUN)
-    port, metrics = _free_port(), _free_port()
+    port, metrics = free_ports(2)
     docker("run", "--detach", "--name", HOST_RUN, "--network", "host", "--shm-size", "1g", tag,
            "serve", "--config", "serve_configs/container.yaml", "--port", str(port), "--metrics-port", str(metrics))
     url = f"http://127.0.0.1:{port}"

@@ -24,6 +24,8 @@ def test_chunked_audio_equals_whole_utterance_audio(fake: Voice) -> None:
     whole = fake.synthesize(TEXT, seed=3, schedule=WHOLE)
     assert np.array_equal(chunked.audio, whole.audio)
     assert chunked.marks == whole.marks
+    small_first = ScheduleConfig(first=2, second=7, growth=2.0, max=16)
+    assert np.array_equal(fake.synthesize(TEXT, seed=3, schedule=small_first).audio, whole.audio)
 
 
 def test_the_same_seed_is_bit_identical_and_another_seed_differs(fake: Voice) -> None:
@@ -144,6 +146,9 @@ def test_adaptive_chunks_grow_only_with_room() -> None:
     adaptive = ScheduleConfig(first=4, growth=2.0, max=16, adaptive=True)
     assert list(itertools.islice(chunk_sizes(adaptive, lambda: True), 4)) == [4, 8, 16, 16]
     assert list(itertools.islice(chunk_sizes(adaptive, lambda: False), 4)) == [4, 4, 4, 4]
+    second = ScheduleConfig(first=2, second=6, growth=2.0, max=16)
+    assert list(itertools.islice(chunk_sizes(second), 5)) == [2, 6, 12, 16, 16]
+    assert list(itertools.islice(chunk_sizes(second, iter([False, True, True]).__next__), 4)) == [2, 2, 6, 12]
     scheduler = DeadlineScheduler(slots=1)
     buffered = Clock(started=time.time(), produced_s=10.0)
     assert room_to_grow(buffered, scheduler)()

@@ -15,13 +15,15 @@ from blocks.core import Chunk
 
 
 def chunk_sizes(schedule: ScheduleConfig, room: Callable[[], bool] | None = None) -> Iterator[int]:
-    """``first``, then growing by ``growth`` up to ``max``, forever; with ``room``, growing only while
-    ``room()`` says the stream has audio to spare and the process has compute to spare."""
-    size = float(schedule.first)
+    """``first``, then ``second`` (if set), then growing by ``growth`` up to ``max``, forever; with
+    ``room``, growing only while ``room()`` says the stream has audio to spare and the process has
+    compute to spare."""
+    size, second = float(schedule.first), schedule.second
     while True:
         yield int(min(size, schedule.max))
         if room is None or room():
-            size = min(size * schedule.growth, schedule.max)
+            size = min(float(second) if second else size * schedule.growth, schedule.max)
+            second = None
 
 
 class FrameBuffer:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from deployments.run import free_port
+from deployments.run import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 VOXSTACK = str(Path(sys.executable).parent / "voxstack")
@@ -36,7 +36,7 @@ class CliService:
 
     def __init__(self, config: str, *extra: str) -> None:
         self.temp = tempfile.mkdtemp(prefix="vxcli")
-        self.port, self.metrics_port, self.dashboard_port = free_port(), free_port(), free_port()
+        self.port, self.metrics_port, self.dashboard_port = free_ports(3)
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.log = Path(self.temp) / "serve.log"
