@@ -2,17 +2,16 @@
 
 Parsing is hardened (defusedxml: no DTD, no entity declarations, no external references), bounded in
 size and nesting depth, and strict: an unknown tag or attribute is an error naming it and its line and
-column, as is malformed XML. The result is a :class:`Document`: the text the frontend reads (with
-whitespace collapsed, ``say-as`` and ``sub`` expanded), the controls in force at each of its
-characters, the breaks, marks and phoneme overrides at their positions in it, and for each of its
-characters the UTF-8 byte range in the SSML source it came from (speech marks point into the source).
+column, as is malformed XML. The result is a :class:`~blocks.ssml_document.Document`: the text the
+frontend reads (with whitespace collapsed, ``say-as`` and ``sub`` expanded), the controls in force at
+each of its characters, the breaks, marks and phoneme overrides at their positions in it, and for each
+of its characters the UTF-8 byte range in the SSML source it came from (speech marks point into it).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from xml.etree.ElementTree import ParseError
 
@@ -21,6 +20,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from blocks.errors import InputError
 from blocks.say_as import DATE_FORMATS, READERS, say_as
+from blocks.ssml_document import NEUTRAL, Break, Controls, Document, Mark, Phonemes, SsmlError
 from blocks.xsampa import to_ipa
 
 MAX_SOURCE_BYTES = 262_144
@@ -63,98 +63,6 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
 TEXT_ONLY = frozenset({"say-as", "sub", "phoneme"})
 EMPTY = frozenset({"break", "mark"})
 LANG_NOTE = "lang: every voice is English; xml:lang is accepted and ignored"
-
-
-class SsmlError(InputError):
-    """SSML the service refuses: malformed, unsafe, unsupported, or out of range."""
-
-
-@dataclass(frozen=True)
-class Controls:
-    """Prosody in force over a stretch of text."""
-
-    rate: float = 1.0
-    """Speaking rate (0.5: half speed, durations doubled)."""
-    volume_db: float = 0.0
-    pitch: float = 1.0
-    """f0 multiplier."""
-
-
-NEUTRAL = Controls()
-
-
-@dataclass(frozen=True)
-class Break:
-    at: int
-    """Offset in the spoken text the silence goes before."""
-    seconds: float
-    order: int
-    """Position among the breaks and marks of the document (which comes first at one offset)."""
-
-
-@dataclass(frozen=True)
-class Mark:
-    at: int
-    name: str
-    start: int
-    """UTF-8 byte offsets of the ``<mark>`` tag in the source."""
-    end: int
-    order: int
-
-
-@dataclass(frozen=True)
-class Phonemes:
-    start: int
-    end: int
-    """Spoken-text range of the words said with ``ipa`` instead of their own phonemes."""
-    ipa: str
-
-
-@dataclass
-class Document:
-    """A parsed SSML document."""
-
-    source: str
-    text: str = ""
-    starts: list[int] = field(default_factory=list)
-    """UTF-8 byte offset in ``source`` where each spoken character comes from."""
-    ends: list[int] = field(default_factory=list)
-    """UTF-8 byte offset in ``source`` just after what each spoken character comes from."""
-    controls: list[Controls] = field(default_factory=list)
-    """The controls in force at each spoken character."""
-    breaks: list[Break] = field(default_factory=list)
-    marks: list[Mark] = field(default_factory=list)
-    phonemes: list[Phonemes] = field(default_factory=list)
-    boundaries: list[int] = field(default_factory=list)
-    """Spoken-text offsets where a sentence must end (``<s>``, ``<p>`` edges)."""
-    notes: list[str] = field(default_factory=list)
-
-    def used(self) -> set[str]:
-        """The span controls the document asks for: ``rate``, ``volume``, ``pitch``, ``break``."""
-        used = {"break"} if any(b.seconds > 0 for b in self.breaks) else set()
-        for controls in set(self.controls):
-            used |= {name for name, neutral in (("rate", controls.rate == 1.0), ("volume", controls.volume_db == 0.0),
-                                                ("pitch", controls.pitch == 1.0)) if not neutral}
-        return used
-
-    def offsets(self) -> SourceOffsets:
-        return SourceOffsets(self)
-
-
-class SourceOffsets:
-    """Spoken-text offset -> UTF-8 byte offset in the SSML source (for speech marks' ``start`` and ``end``)."""
-
-    def __init__(self, document: Document) -> None:
-        self.starts, self.ends = document.starts, document.ends
-        self.size = len(document.source.encode("utf-8"))
-
-    def __call__(self, char_offset: int) -> int:
-        """Where the character at ``char_offset`` starts in the source."""
-        return self.starts[char_offset] if char_offset < len(self.starts) else self.size
-
-    def end(self, char_offset: int) -> int:
-        """Where the text ending before ``char_offset`` ends in the source."""
-        return self.ends[char_offset - 1] if char_offset > 0 else self(0)
 
 
 def parse(source: str) -> Document:

@@ -14,7 +14,7 @@ from blocks import controls
 from blocks.components.frontend import Utterance, Word
 from blocks.components.text import Span
 from blocks.frontends import Frontend
-from blocks.ssml import NEUTRAL, Document, SsmlError
+from blocks.ssml_document import NEUTRAL, Document, SsmlError
 
 SsmlMark = tuple[int, float, dict[str, Any]]
 """(id the mark precedes, frames before that id's start, the mark)."""
