@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from blocks import controls, ssml, ssml_document, ssml_plan
+from blocks import controls, ssml, ssml_plan
 from blocks.backends.base import Tally
 from blocks.components import text as textlib
 from blocks.core import Chunk, Request, Tensors
@@ -24,6 +24,7 @@ from blocks.frontends import Frontend
 from blocks.marks import ByteOffsets, frame_starts, utterance_marks
 from blocks.options import SynthesisOptions
 from blocks.scheduler import Clock, room_to_grow, shared_scheduler
+from blocks.ssml_document import Document, SsmlError
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
@@ -138,7 +139,7 @@ class Session:
             self.byte = self.document.offsets()
 
     @staticmethod
-    def _document(addon: Addon, text: str, text_type: str) -> ssml_document.Document | None:
+    def _document(addon: Addon, text: str, text_type: str) -> Document | None:
         """The SSML document of ``text`` (None for plain text); SSML the addon cannot honour is refused."""
         if text_type == "text":
             return None
@@ -147,8 +148,8 @@ class Session:
         document = ssml.parse(text)
         honoured = controls.honoured(addon.stack_nodes)
         if missing := document.used() - honoured:
-            raise ssml_document.SsmlError(f"addon {addon.name!r} cannot honour SSML {', '.join(sorted(missing))} "
-                                 f"(it honours: {', '.join(sorted(honoured)) or 'none'})")
+            raise SsmlError(f"addon {addon.name!r} cannot honour SSML {', '.join(sorted(missing))} "
+                            f"(it honours: {', '.join(sorted(honoured)) or 'none'})")
         return document
 
     def jobs(self) -> Iterator[Job]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blocks import ssml, ssml_document, ssml_plan
+from blocks import ssml, ssml_plan
 from blocks.backends.base import Tally
 from blocks.components.frontend import Utterance
 from blocks.components.text import Span
@@ -18,6 +18,7 @@ from blocks.errors import InputError
 from blocks.frontends import Frontend
 from blocks.options import SynthesisOptions
 from blocks.session import Job, Session
+from blocks.ssml_document import NEUTRAL, Break, Document, Mark, Phonemes, SsmlError
 from blocks.text_stream import TextStream
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class SsmlTextStream(TextStream):
                  tally: Tally | None = None) -> None:
         super().__init__(addon, frontend, options, request_id, tally)
         self.addon = addon
-        self.document = ssml_document.Document("")
+        self.document = Document("")
         """Every document so far, one after another (a space apart) in one spoken text."""
         self.byte = self.document.offsets()
         self._bounds: list[tuple[int, int]] = []
@@ -43,8 +44,8 @@ class SsmlTextStream(TextStream):
             raise InputError("text after the end of the stream")
         held = len((self.text[self.rest :] + fragment).encode("utf-8"))
         if held > ssml.MAX_SOURCE_BYTES:
-            raise ssml_document.SsmlError(f"an SSML document of more than {ssml.MAX_SOURCE_BYTES} bytes: send flush "
-                                 f"after each </speak>")
+            raise SsmlError(f"an SSML document of more than {ssml.MAX_SOURCE_BYTES} bytes: send flush "
+                            f"after each </speak>")
         self.text += fragment
 
     def flush(self) -> None:
@@ -74,23 +75,23 @@ class SsmlTextStream(TextStream):
                 lower = upper
             self.sentences += len(spans)
 
-    def _append(self, document: ssml_document.Document, base: int) -> int:
+    def _append(self, document: Document, base: int) -> int:
         """Add ``document`` (its source starting at byte ``base``) to the stream's; returns its spoken offset."""
         merged = self.document
         if merged.text:
             merged.text += " "
             merged.starts.append(base)
             merged.ends.append(base)
-            merged.controls.append(ssml_document.NEUTRAL)
+            merged.controls.append(NEUTRAL)
         offset = len(merged.text)
         merged.text += document.text
         merged.starts += [at + base for at in document.starts]
         merged.ends += [at + base for at in document.ends]
         merged.controls += document.controls
-        merged.breaks += [ssml_document.Break(b.at + offset, b.seconds, b.order) for b in document.breaks]
-        merged.marks += [ssml_document.Mark(m.at + offset, m.name, m.start + base, m.end + base, m.order)
+        merged.breaks += [Break(b.at + offset, b.seconds, b.order) for b in document.breaks]
+        merged.marks += [Mark(m.at + offset, m.name, m.start + base, m.end + base, m.order)
                          for m in document.marks]
-        merged.phonemes += [ssml_document.Phonemes(p.start + offset, p.end + offset, p.ipa) for p in document.phonemes]
+        merged.phonemes += [Phonemes(p.start + offset, p.end + offset, p.ipa) for p in document.phonemes]
         merged.notes += [note for note in document.notes if note not in merged.notes]
         merged.source = self.text[: self.rest]
         self.byte = merged.offsets()
