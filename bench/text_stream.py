@@ -13,8 +13,11 @@ Home Assistant sends nothing until its reply reaches 60 characters, then that te
 second table times the first sentence's first audio from such a chunk (the paragraph's tokens up to 60
 characters, the rest at the same pace), over the bridge and from wyoming-piper.
 
+The first sentence's bridge / wyoming-piper ratio comes with a bootstrap interval over the runs: both
+servers move from run to run, and the interval says how firmly the runs place the ratio.
+
 Prints markdown tables; writes bench/results/text_stream.json and text_stream.png.
-Run: ``python -m bench.text_stream [--runs 5] [--rate 30]``.
+Run: ``python -m bench.text_stream [--runs 20] [--rate 30]``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import yaml
 from websockets.asyncio.client import connect
 from wyoming.audio import AudioChunk, AudioStart
@@ -242,6 +246,20 @@ def summarise(results: dict[str, list[list[float]]]) -> list[dict[str, Any]]:
     return rows
 
 
+def first_sentence_spread(results: dict[str, list[list[float]]], share: float = 0.9,
+                          draws: int = 10_000) -> dict[str, float]:
+    """How firmly the runs place the first sentence's bridge / wyoming-piper ratio of medians: its
+    ``share`` bootstrap interval (runs resampled whole, so each keeps its pair), and the share of runs
+    whose own ratio is at most 0.5."""
+    bridge, piper = (np.array([run[0] for run in results[name]]) for name in ("wyoming bridge", "wyoming-piper"))
+    picks = np.random.default_rng(0).integers(0, len(bridge), size=(draws, len(bridge)))
+    ratios = np.median(bridge[picks], axis=1) / np.median(piper[picks], axis=1)
+    low, high = np.quantile(ratios, [(1 - share) / 2, (1 + share) / 2])
+    return {"ratio": round(float(np.median(bridge) / np.median(piper)), 3), "share": share,
+            "low": round(float(low), 3), "high": round(float(high), 3),
+            "runs_at_most_half": round(float(np.mean(bridge / piper <= 0.5)), 2)}
+
+
 def paced_results(results: dict[str, list[list[float]]]) -> dict[str, list[list[float]]]:
     """The runs whose every token came at the language model's pace."""
     return {name: runs for name, runs in results.items() if not name.startswith("first chunk")}
@@ -278,7 +296,7 @@ def plot(results: dict[str, list[list[float]]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rate", type=float, default=30.0, help="tokens per second")
     parser.add_argument("--config", type=Path, default=ROOT / "serve_configs" / "local.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -304,16 +322,19 @@ def main() -> None:
             process.terminate()
             process.wait(10)
         head.stop()
-    rows, chunk_rows = summarise(results), summarise_first_chunk(results)
+    rows, chunk_rows, spread = summarise(results), summarise_first_chunk(results), first_sentence_spread(results)
     machine = machine_info()
     print(f"\n{machine['summary']}; {args.runs} runs at {args.rate:g} tokens/s, medians\n")
     print(table(rows))
+    print(f"\nFirst sentence, bridge / wyoming-piper: {spread['ratio']} ({spread['share']:.0%} bootstrap interval "
+          f"over runs: {spread['low']} to {spread['high']}); at most 0.5 in {spread['runs_at_most_half']:.0%} of runs")
     print(f"\nHome Assistant's first chunk, then {args.rate:g} tokens/s: the first sentence's first audio\n")
     print(table(chunk_rows))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "text_stream.json").write_text(json.dumps(
         {"machine": machine, "rate": args.rate, "runs": args.runs, "paragraph": PARAGRAPH,
-         "seconds": results, "table": rows, "first_chunk_table": chunk_rows}, indent=2))
+         "seconds": results, "table": rows, "first_sentence_spread": spread, "first_chunk_table": chunk_rows},
+        indent=2))
     plot(results, args.out / "text_stream.png")
 
 
