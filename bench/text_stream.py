@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 PARAGRAPH = ("Sure, I can help with that. Dr. Reyes opened the clinic at 8:30 on Monday, and the first "
              "patient had waited since dawn. She paid $42.50 for the visit. By noon the waiting room was full "
              "again! Nobody complained, because everyone knew the doctor would see them all.")
+TARGET_RATIO = 0.5
+"""The first sentence's first audio over the bridge, as a share of wyoming-piper's, that the bench aims at."""
 HOME_ASSISTANT_CHARS = 60
 """Home Assistant starts streaming a reply once it holds this many characters."""
 _TOKEN = re.compile(r"\s*[\w'$:.,]*\w|\s*[^\w\s]|\s+")
@@ -248,16 +250,15 @@ def summarise(results: dict[str, list[list[float]]]) -> list[dict[str, Any]]:
 
 def first_sentence_spread(results: dict[str, list[list[float]]], share: float = 0.9,
                           draws: int = 10_000) -> dict[str, float]:
-    """How firmly the runs place the first sentence's bridge / wyoming-piper ratio of medians: its
-    ``share`` bootstrap interval (runs resampled whole, so each keeps its pair), and the share of runs
-    whose own ratio is at most 0.5."""
+    """How firmly the runs place the first sentence's bridge / wyoming-piper ratio of medians (the table's
+    first row): its ``share`` bootstrap interval (runs resampled whole, so each keeps its pair), and the
+    share of runs whose own ratio is at most ``TARGET_RATIO``."""
     bridge, piper = (np.array([run[0] for run in results[name]]) for name in ("wyoming bridge", "wyoming-piper"))
     picks = np.random.default_rng(0).integers(0, len(bridge), size=(draws, len(bridge)))
     ratios = np.median(bridge[picks], axis=1) / np.median(piper[picks], axis=1)
     low, high = np.quantile(ratios, [(1 - share) / 2, (1 + share) / 2])
-    return {"ratio": round(float(np.median(bridge) / np.median(piper)), 3), "share": share,
-            "low": round(float(low), 3), "high": round(float(high), 3),
-            "runs_at_most_half": round(float(np.mean(bridge / piper <= 0.5)), 2)}
+    return {"share": share, "low": round(float(low), 3), "high": round(float(high), 3),
+            "runs_at_most_target": round(float(np.mean(bridge / piper <= TARGET_RATIO)), 2)}
 
 
 def paced_results(results: dict[str, list[list[float]]]) -> dict[str, list[list[float]]]:
@@ -326,8 +327,9 @@ def main() -> None:
     machine = machine_info()
     print(f"\n{machine['summary']}; {args.runs} runs at {args.rate:g} tokens/s, medians\n")
     print(table(rows))
-    print(f"\nFirst sentence, bridge / wyoming-piper: {spread['ratio']} ({spread['share']:.0%} bootstrap interval "
-          f"over runs: {spread['low']} to {spread['high']}); at most 0.5 in {spread['runs_at_most_half']:.0%} of runs")
+    print(f"\nFirst sentence, bridge / wyoming-piper: {rows[0]['bridge / wyoming-piper']} ({spread['share']:.0%} "
+          f"bootstrap interval over runs: {spread['low']} to {spread['high']}); at most {TARGET_RATIO} in "
+          f"{spread['runs_at_most_target']:.0%} of runs")
     print(f"\nHome Assistant's first chunk, then {args.rate:g} tokens/s: the first sentence's first audio\n")
     print(table(chunk_rows))
     args.out.mkdir(parents=True, exist_ok=True)
