@@ -59,4 +59,4 @@ image:
 # As root: starts dockerd if none runs, builds the image (on a local Debian base if none can be pulled),
 # runs it and synthesizes with every addon, with host networking and with no network at all.
 image-test: $(STAMP)
-	$(PY) k8s/image.py test --tag $(IMAGE)
+	$(PY) k8s/image_test.py --tag $(IMAGE)

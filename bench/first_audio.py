@@ -148,14 +148,9 @@ class Runners:
             yield np.zeros(0, np.float32), voice.sample_rate
             return
         job = self.first_jobs[text]
-        tensors = job.tensors()
         request = job.request()
-        pipeline = voice.blocks[0]
-        tensors.update(pipeline.sequence_block.run(tensors, request))
-        chunks: Iterator[Any] = pipeline.streamable_block.stream(None, tensors, request)
-        for block in voice.blocks[1:]:
-            chunks = block.stream(chunks, tensors, request)
-        yield next(chunks).data, voice.sample_rate
+        encoded = voice.engine.encode(job.tensors(), request)
+        yield next(voice.engine.stream(encoded.tensors, request)).data, voice.sample_rate
 
     def piper_tts(self, text: str) -> Iterator[tuple[np.ndarray, int]]:
         for chunk in self.piper.synthesize(text, syn_config=self.piper_config):

@@ -90,10 +90,11 @@ async def one_bad(client: httpx.AsyncClient, rng: random.Random) -> str:
 
 async def worker(url: str, headers: dict[str, str], until: float, t0: float, rng: random.Random,
                  events: list[Event]) -> None:
+    opening = [0.05, 0.2]  # each worker's first two: a bad request, then a stream it leaves at its first audio
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=httpx.Timeout(30, connect=5)) as client:
         while time.perf_counter() < until:
             at = time.perf_counter() - t0
-            roll = rng.random()
+            roll = opening.pop(0) if opening else rng.random()
             first = None
             try:
                 if roll < 0.1:

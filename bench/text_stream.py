@@ -212,7 +212,7 @@ def start_service(raw: dict[str, Any]) -> LocalHead:
 
 def start_bridge(port: int, url: str) -> subprocess.Popen[bytes]:
     """``voxstack wyoming`` in its own process, as it is deployed."""
-    return subprocess.Popen([sys.executable, "-m", "blocks.cli", "wyoming", "--uri", f"tcp://127.0.0.1:{port}",
+    return subprocess.Popen([sys.executable, "-m", "deployments.cli", "wyoming", "--uri", f"tcp://127.0.0.1:{port}",
                              "--service", url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

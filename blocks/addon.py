@@ -1,4 +1,4 @@
-"""Addons: a folder with ``addon.json`` and its network files, loaded safely."""
+"""Addons: a folder with ``addon.json`` and its network files, read safely; networks load on first use."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from blocks.backends import Network, load_network
+from blocks.backends.batching import BatchingNetwork
+from blocks.backends.fixed import FixedShapeNetwork
+from blocks.backends.manifest import Artefacts, profile_key, read_manifest
 from blocks.config import AddonConfig, BackendConfig
-from blocks.context import BlockContext
+from blocks.context import BlockContext, FrontendContext, inside
 from blocks.contracts import check_stack
-from blocks.errors import AddonError, StackError
+from blocks.errors import AddonError, StackError, describe_validation
 from blocks.spec import Node, parse_stack
-
-if TYPE_CHECKING:
-    from blocks.voice import Voice
 
 ADDONS_DIR = Path(__file__).resolve().parent.parent / "addons"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -53,34 +53,53 @@ def list_addons(root: Path | None = None) -> list[str]:
                   if (p / "addon.json").is_file() and _NAME.match(p.name) and p.resolve().is_relative_to(base))
 
 
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied key by key (nested objects merge, other values replace)."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config(folder: Path, overrides: dict[str, Any] | None = None) -> AddonConfig:
+    """The addon's ``addon.json`` with ``overrides`` merged in, validated (errors name the JSON path)."""
+    config_file = folder / "addon.json"
+    if not config_file.resolve().is_relative_to(folder):
+        raise AddonError(f"{config_file}: points outside the addon folder")
+    try:
+        raw = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise AddonError(f"{config_file}: cannot read addon config ({error})") from None
+    if not isinstance(raw, dict):
+        raise AddonError(f"{config_file}: the addon config must be a JSON object")
+    try:
+        return AddonConfig.model_validate(merge(raw, overrides or {}))
+    except ValidationError as error:
+        raise AddonError(f"{config_file}: {describe_validation(error)}") from None
+
+
 class Addon:
-    """A parsed addon: config, validated stack, and its networks (loaded once, on first use)."""
+    """A parsed addon: config, checked stack, and its networks (each loaded once, on first use)."""
 
     def __init__(self, folder: Path, overrides: dict[str, Any] | None = None) -> None:
         self.folder = folder.resolve()
-        config_file = self.folder / "addon.json"
-        if not config_file.resolve().is_relative_to(self.folder):
-            raise AddonError(f"{config_file}: points outside the addon folder")
-        try:
-            raw = json.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise AddonError(f"{config_file}: cannot read addon config ({error})") from None
-        if not isinstance(raw, dict):
-            raise AddonError(f"{config_file}: the addon config must be a JSON object")
-        raw = merge(raw, overrides or {})
-        try:
-            self.config = AddonConfig.model_validate(raw)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-            raise AddonError(f"{config_file}: {where}: {first['msg']}") from None
+        self.overrides = overrides
+        self.config = read_config(self.folder, overrides)
         try:
             self.stack_nodes: list[Node] = parse_stack(self.config.stack)
             check_stack(self.stack_nodes, self.config)
         except StackError as error:
-            raise AddonError(f"{config_file}: {error}") from None
+            raise AddonError(f"{self.folder / 'addon.json'}: {error}") from None
         self._networks: dict[str, Network] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, name: str, root: Path | None = None, overrides: dict[str, Any] | None = None) -> Addon:
+        """The addon called ``name`` (in ``root``, else the addons folder); nothing loads yet."""
+        return cls(addon_path(name, root), overrides)
 
     @property
     def name(self) -> str:
@@ -88,10 +107,7 @@ class Addon:
 
     def resolve(self, relative: str) -> Path:
         """A file inside the addon folder; anything leaving it (``..``, absolute, symlink) is refused."""
-        path = (self.folder / relative).resolve()
-        if not path.is_relative_to(self.folder):
-            raise AddonError(f"addon {self.name!r}: {relative!r} points outside the addon folder")
-        return path
+        return inside(self.folder, relative, self.name)
 
     def networks_with_role(self, role: str) -> list[str]:
         return [name for name, net in self.config.networks.items() if net.role == role]
@@ -102,6 +118,10 @@ class Addon:
     def context(self) -> BlockContext:
         """What this addon's blocks may know of it (networks, audio parameters, schedule)."""
         return BlockContext(self)
+
+    def frontend_context(self) -> FrontendContext:
+        """What this addon's frontend may know of it (its name, its files, how to build them)."""
+        return FrontendContext(self.name, self.folder, self.config.build)
 
     def provide_network(self, network: Network) -> None:
         """Use an already built network instead of loading its file (embedding, network-free tests)."""
@@ -132,19 +152,22 @@ class Addon:
             )
         return load_network(name, config, path, backend)
 
+    def fixed_artefacts(self) -> Artefacts:
+        """The fixed profile's static artefacts, as ``voxstack addons compile`` recorded them."""
+        profile = self.config.fixed_profile
+        if profile is None:
+            raise AddonError(f"addon {self.name!r} has no fixed_profile")
+        folder = self.resolve(profile.artefacts)
+        return read_manifest(folder, profile_key(profile, self.config.backend.kind), self.name, profile.artefacts)
+
     def _load_fixed(self, name: str, backend: BackendConfig) -> Network:
         """One static artefact per profile size, wrapped to pad and crop (and batch frame networks)."""
-        from blocks.backends.batching import BatchingNetwork
-        from blocks.backends.compile import read_manifest
-        from blocks.backends.fixed import FixedShapeNetwork
-
         profile = self.config.fixed_profile
         if profile is None or name not in profile.networks:
             raise AddonError(f"addon {self.name!r}: profile 'fixed' gives no shapes for network {name!r}")
-        try:
-            files = read_manifest(self)[name]
-        except (FileNotFoundError, KeyError) as error:
-            raise AddonError(str(error).strip("'\"")) from None
+        files = self.fixed_artefacts().get(name)
+        if files is None:
+            raise AddonError(f"addon {self.name!r}: the fixed-shape artefacts have none for network {name!r}")
         config = self.config.networks[name]
         window = config.role in ("decoder", "vocoder")
         variants: dict[int, Network] = {}
@@ -173,26 +196,9 @@ class Addon:
     def loaded_networks(self) -> list[Network]:
         return list(self._networks.values())
 
-    def voice(self) -> Voice:
-        from blocks.voice import Voice
-
-        return Voice(self)
-
-
-def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` applied key by key (nested objects merge, other values replace)."""
-    merged = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def load_addon(name: str, root: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Voice:
-    """Load addon ``name`` and build its stack: the returned Voice streams and synthesizes.
-
-    ``overrides`` are merged into ``addon.json`` first, e.g. ``{"backend": {"profile": "fixed"}}``.
-    """
-    return Addon(addon_path(name, Path(root) if root else None), overrides).voice()
+    def close(self) -> None:
+        """Stop every thread the loaded networks started (batching workers); they may not run after."""
+        with self._lock:
+            networks, self._networks = list(self._networks.values()), {}
+        for network in networks:
+            network.close()

@@ -14,6 +14,7 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MARGIN = 0.65
@@ -36,7 +37,8 @@ SHARED = 1.5
 class Admission:
     """Counts producing streams, measures capacity from finished ones, and decides who may start."""
 
-    def __init__(self, margin: float = MARGIN, fallback: int = 16, window: int = 32, min_samples: int = 3) -> None:
+    def __init__(self, margin: float = MARGIN, fallback: int = 16, window: int = 32, min_samples: int = 3,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.margin = margin
         self.fallback = fallback
         """Streams held before anything has been measured."""
@@ -46,13 +48,16 @@ class Admission:
         self.alone: deque[tuple[float, float]] = deque(maxlen=window)
         """The same of recent streams that had it to themselves: a lower bound, since one stream's steps
         follow each other and leave cores idle. Used only until enough streams have shared it."""
+        self.measure = True
+        """False: hold ``fallback`` streams whatever the measurements say (a machine whose capacity is known)."""
         self.active = 0
         self._area = 0.0
-        self._since = time.monotonic()
+        self._clock = clock
+        self._since = clock()
         self._lock = threading.Lock()
 
     def _integrate(self) -> float:
-        now = time.monotonic()
+        now = self._clock()
         self._area += self.active * (now - self._since)
         self._since = now
         return now
@@ -62,6 +67,8 @@ class Admission:
         """Measured audio seconds per wall second the machine produces (None: too few streams yet): the
         recent streams' median, each weighted by its wall time. A short stream's life is mostly its wait
         for first audio, so counted alone it would say the machine makes less than it does."""
+        if not self.measure:
+            return None
         pool = self.samples if len(self.samples) >= self.min_samples else self.alone
         if len(pool) < self.min_samples:
             return None

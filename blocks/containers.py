@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
 from pydantic import BaseModel
 
+from blocks.contracts import scoped
 from blocks.core import Block, Chunk, Request, SequenceBlock, StreamableBlock, Tensors
 from blocks.errors import AddonError
-from blocks.registry import register
 
 if TYPE_CHECKING:
     from blocks.context import BlockContext
 
 
-@register("SequenceBlockContainer")
 class SequenceBlockContainer(SequenceBlock):
     """Nested SequenceBlocks run in order; each sees the tensors produced before it."""
 
@@ -33,17 +33,16 @@ class SequenceBlockContainer(SequenceBlock):
     def children(self) -> list[Block]:
         return list(self.blocks)
 
-    def run(self, inputs: Tensors, request: Request) -> Tensors:
+    def run(self, inputs: Tensors, request: Request) -> dict[str, np.ndarray]:
         tensors = dict(inputs)
-        produced: Tensors = {}
+        produced: dict[str, np.ndarray] = {}
         for block in self.blocks:
-            outputs = block.run(tensors, request)
+            outputs = block.run(scoped(tensors, block.declared, block.path), request)
             tensors.update(outputs)
             produced.update(outputs)
         return produced
 
 
-@register("StreamableStack")
 class StreamableStack(StreamableBlock):
     """StreamableBlocks chained: each pulls chunks from the one before it."""
 
@@ -65,13 +64,12 @@ class StreamableStack(StreamableBlock):
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
         for block in self.stack:
-            upstream = block.stream(upstream, inputs, request)
+            upstream = block.stream(upstream, scoped(inputs, block.declared, block.path), request)
         if upstream is None:
             raise AddonError("a StreamableStack needs at least one block")
         return upstream
 
 
-@register("StreamablePipeline")
 class StreamablePipeline(StreamableBlock):
     """Exactly one SequenceBlock, then one StreamableBlock fed by its tensors.
 
@@ -90,7 +88,7 @@ class StreamablePipeline(StreamableBlock):
     ) -> None:
         super().__init__(context, options)
         if sequence_block is None or streamable_block is None:
-            raise ValueError("StreamablePipeline needs a sequence_block and a streamable_block")
+            raise AddonError("StreamablePipeline needs a sequence_block and a streamable_block")
         self.sequence_block = sequence_block
         self.streamable_block = streamable_block
 
@@ -100,5 +98,6 @@ class StreamablePipeline(StreamableBlock):
     def stream(
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
-        inputs.update(self.sequence_block.run(inputs, request))
-        yield from self.streamable_block.stream(upstream, inputs, request)
+        sequence, streamable = self.sequence_block, self.streamable_block
+        inputs.update(sequence.run(scoped(inputs, sequence.declared, sequence.path), request))
+        yield from streamable.stream(upstream, scoped(inputs, streamable.declared, streamable.path), request)

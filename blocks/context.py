@@ -1,10 +1,13 @@
-"""What a block may know of its addon: its networks, its audio parameters and its default chunk schedule."""
+"""What a block or a frontend may know of its addon: a narrow view, never the whole addon."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blocks.config import NetworkConfig, ScheduleConfig
+from blocks.errors import AddonError
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
@@ -46,3 +49,30 @@ class BlockContext:
 
     def networks_with_role(self, role: str) -> list[str]:
         return self._addon.networks_with_role(role)
+
+
+def inside(folder: Path, relative: str, owner: str) -> Path:
+    """``folder / relative``, refused when it leaves ``folder`` (``..``, an absolute path, a symlink)."""
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder):
+        raise AddonError(f"addon {owner!r}: {relative!r} points outside the addon folder")
+    return path
+
+
+@dataclass(frozen=True)
+class FrontendContext:
+    """What a frontend may know of its addon: its name, its folder's files, and how to build them."""
+
+    name: str
+    folder: Path
+    build: str | None = None
+    """The command that builds the addon's missing files, for messages."""
+
+    def resolve(self, relative: str) -> Path:
+        """A file inside the addon folder."""
+        return inside(self.folder, relative, self.name)
+
+    def missing(self, what: str) -> AddonError:
+        """The error for a file the addon lacks, with the command that builds it."""
+        hint = f"; build it with: {self.build}" if self.build else ""
+        return AddonError(f"addon {self.name!r}: {what} is missing{hint}")

@@ -6,8 +6,11 @@ nothing before it writes (or with another dtype or rank) fails with its JSON pat
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from blocks.errors import ContractError
 
@@ -44,8 +47,12 @@ class Contract:
                         self.writes + later.writes)
 
     @property
-    def read_names(self) -> set[str]:
-        return {spec.name for spec in self.reads}
+    def read_names(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.reads)
+
+    @property
+    def write_names(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.writes)
 
 
 CONTROL_TENSORS = (TensorSpec("duration_scales", "float32", 1), TensorSpec("gains", "float32", 1),
@@ -82,7 +89,8 @@ def contract_of(node: Node, config: AddonConfig) -> Contract:
 
 def check_stack(nodes: list[Node], config: AddonConfig) -> None:
     """Walk the stack in order; raise ContractError at the first read nothing before it provides, or at
-    the first block that transforms a stream with no stream before it."""
+    the first block that transforms a stream with no stream before it. Each node keeps its contract
+    (``Node.contract``): the block built from it sees exactly those tensors."""
     available = {spec.name: spec for spec in UTTERANCE_TENSORS}
     streaming = False
     for node in nodes:
@@ -91,6 +99,7 @@ def check_stack(nodes: list[Node], config: AddonConfig) -> None:
 
 def _check(node: Node, config: AddonConfig, available: dict[str, TensorSpec], streaming: bool) -> bool:
     """Check ``node`` given whether a stream flows into it; returns whether one flows out."""
+    node.contract = contract_of(node, config)
     if children := _children(node):
         for child in children:
             if child.cls.streams:
@@ -115,3 +124,48 @@ def _check(node: Node, config: AddonConfig, available: dict[str, TensorSpec], st
     for spec in own.writes:
         available[spec.name] = spec
     return streaming or node.cls.streams
+
+
+class Scoped(MutableMapping[str, np.ndarray]):
+    """One block's view of an utterance's tensors: exactly what its contract declares.
+
+    Reading a tensor the contract does not declare (as read or as written), or writing one it does not
+    declare as written, raises ContractError naming the block: the same in process and served, where a
+    stage holds only the tensors its blocks declare.
+    """
+
+    def __init__(self, tensors: MutableMapping[str, np.ndarray], contract: Contract, owner: str) -> None:
+        self._tensors = tensors
+        self._writes = contract.write_names
+        self._visible = contract.read_names | self._writes
+        self._owner = owner
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._visible:
+            raise ContractError(self._owner, f"reads tensor {name!r}, which its contract does not declare "
+                                             f"(declared: {sorted(self._visible)})")
+        return self._tensors[name]
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        if name not in self._writes:
+            raise ContractError(self._owner, f"writes tensor {name!r}, which its contract does not declare "
+                                             f"(declared writes: {sorted(self._writes)})")
+        self._tensors[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        raise ContractError(self._owner, f"deletes tensor {name!r}: blocks add tensors, never remove them")
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._tensors if name in self._visible)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._visible and name in self._tensors
+
+
+def scoped(tensors: MutableMapping[str, np.ndarray], contract: Contract | None, owner: str
+           ) -> MutableMapping[str, np.ndarray]:
+    """``tensors`` as a block with ``contract`` may see them (unchanged for a block with none)."""
+    return tensors if contract is None else Scoped(tensors, contract, owner)

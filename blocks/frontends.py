@@ -1,6 +1,8 @@
 """Frontends: text to utterances to phoneme ids, the first step of every request (outside the block stack).
 
-An addon names its frontend by a registered short name (``frontend.type``), as its stack names blocks.
+An addon names its frontend by a registered short name (``frontend.type``), as its stack names blocks:
+the built-in ones, those installed distributions declare (entry point group ``voxstack.frontends``), or
+one registered in code. A frontend sees its options and a narrow context, never the whole addon.
 """
 
 from __future__ import annotations
@@ -10,13 +12,19 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 from blocks.config import FrontendConfig
-from blocks.errors import AddonError
-from blocks.registry import enter
+from blocks.context import FrontendContext
+from blocks.errors import AddonError, InputError
+from blocks.registry import Table
 
 if TYPE_CHECKING:
-    from blocks.addon import Addon
-    from blocks.components.frontend import Utterance
     from blocks.components.text import Span
+    from blocks.utterance import Utterance
+
+FRONTEND_GROUP = "voxstack.frontends"
+BUILTIN_FRONTENDS = {
+    "EspeakFrontend": "blocks.components.frontend:EspeakFrontend",
+    "HibariFrontend": "blocks.components.hibari_frontend:HibariFrontend",
+}
 
 
 class Frontend(abc.ABC):
@@ -24,8 +32,8 @@ class Frontend(abc.ABC):
 
     type_name = ""
 
-    def __init__(self, addon: Addon | None = None, options: FrontendConfig | None = None) -> None:
-        self.addon = addon
+    def __init__(self, context: FrontendContext | None = None, options: FrontendConfig | None = None) -> None:
+        self.context = context
         self.options = options if options is not None else FrontendConfig()
 
     @abc.abstractmethod
@@ -51,27 +59,33 @@ class Frontend(abc.ABC):
             yield self.phonemize(span)
 
 
+    def phoneme_ids(self, phonemes: str, strict: bool = True) -> list[int]:
+        """The ids of a phoneme string inside an utterance (SSML ``<phoneme>``); a frontend that cannot
+        map phonemes says so."""
+        raise InputError(f"<phoneme> is not supported by the {type(self).__name__} frontend")
+
+
 FrontendType = TypeVar("FrontendType", bound=type[Frontend])
-FRONTENDS: dict[str, type[Frontend]] = {}
+FRONTENDS: Table[type[Frontend]] = Table("frontend", FRONTEND_GROUP, BUILTIN_FRONTENDS, Frontend)
 
 
 def register_frontend(name: str) -> Callable[[FrontendType], FrontendType]:
     """Class decorator: make a frontend selectable as ``"frontend": {"type": name}``."""
 
     def decorate(cls: FrontendType) -> FrontendType:
-        enter(FRONTENDS, name, cls, "frontend")
+        FRONTENDS.register(name, cls)
         return cls
 
     return decorate
 
 
-def build_frontend(addon: Addon) -> Frontend:
-    """The addon's frontend, from its registered type."""
-    import blocks.components  # noqa: F401 - registers the built-in frontends
-
-    config = addon.config.frontend
-    cls = FRONTENDS.get(config.type)
+def build_frontend(context: FrontendContext, options: FrontendConfig) -> Frontend:
+    """The frontend of type ``options.type``, built for an addon's ``context``."""
+    cls = FRONTENDS.lookup(options.type)
     if cls is None:
-        raise AddonError(f"addon {addon.name!r}: $.frontend.type: unknown type {config.type!r}; "
-                         f"valid: {sorted(FRONTENDS)}")
-    return cls(addon, config)
+        valid = sorted(FRONTENDS.load_all())
+        problem = next((p for p in FRONTENDS.problems() if p.name == options.type), None)
+        reason = f" ({problem.source}: {problem.reason})" if problem else ""
+        raise AddonError(f"addon {context.name!r}: $.frontend.type: unknown type {options.type!r}{reason}; "
+                         f"valid: {valid}")
+    return cls(context, options)

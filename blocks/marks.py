@@ -8,18 +8,48 @@ offsets into the request text (as Polly's are; for SSML, into its source). Types
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from blocks import controls
-from blocks.components.frontend import Utterance
+from blocks.options import MarkType
+from blocks.utterance import Utterance
 
-MARK_TYPES = ("sentence", "word", "phoneme", "ssml")
-TIMING_KEYS = ("durations", "token_starts")
-"""Tensors that time an utterance's ids (what a serving stage forwards for marks)."""
+TIMING_KEYS = ("token_starts",)
+"""Tensors a streaming block writes that time an utterance's ids: they travel with its chunks, so marks
+are timed the same in process and served (the encoder's ``durations`` travel with its result)."""
 _NOT_PHONEMES = "ˈˌː "
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A speech mark, as Amazon Polly's: ``time`` in ms from the stream's start, ``start``/``end`` UTF-8
+    byte offsets into the request text (for SSML, its source), ``value`` the text, phoneme or mark name."""
+
+    time: int
+    type: MarkType
+    start: int
+    end: int
+    value: str
+
+    def at(self, time: int) -> Mark:
+        return Mark(time, self.type, self.start, self.end, self.value)
+
+    def as_json(self) -> dict[str, int | str]:
+        """The mark as Polly writes it (one JSON object per line)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SsmlMark:
+    """An SSML ``<mark>`` placed in an utterance: the id it precedes, and how many frames of breaks
+    before that id it comes (a mark before a break is heard before the silence)."""
+
+    before_id: int
+    frames_back: float
+    mark: Mark
 
 
 class ByteOffsets:
@@ -37,14 +67,14 @@ class ByteOffsets:
         return self.table[char_offset]
 
 
-def frame_starts(tensors: dict[str, np.ndarray]) -> np.ndarray | None:
-    """Start frame of each phoneme id known so far: from predicted ``durations`` (all at once), or
-    from an autoregressive decoder's ``token_starts`` (growing as it decodes). None: no timing.
-    Durations are taken as the blocks play them: rate-scaled, breaks' silences included."""
-    if "durations" in tensors:
-        return controls.id_starts(tensors)
+def frame_starts(tensors: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Start frame of each phoneme id known so far: from an autoregressive decoder's ``token_starts``
+    (growing as it decodes: it is what the audio follows), else from the predicted ``durations`` (all at
+    once, as the blocks play them: rate-scaled, breaks' silences included). None: no timing."""
     if "token_starts" in tensors:
         return np.asarray(tensors["token_starts"], dtype=np.float64).reshape(-1)
+    if "durations" in tensors:
+        return controls.id_starts(tensors)
     return None
 
 
@@ -55,22 +85,19 @@ def utterance_marks(
     offset_ms: float,
     byte: ByteOffsets,
     types: tuple[str, ...] = ("sentence", "word"),
-    ssml: Sequence[tuple[int, float, dict[str, Any]]] = (),
-) -> list[dict[str, Any]]:
-    """Marks of one utterance, in time order, as far as ``starts`` (frame of each id) reaches.
+    ssml: Sequence[SsmlMark] = (),
+) -> list[Mark]:
+    """Marks of one utterance, in time order, as far as ``starts`` (frame of each id) reaches."""
+    timed: list[SsmlMark] = []
 
-    ``ssml``: ``<mark>`` marks as (id they precede, frames before that id's start, mark).
-    """
-    timed: list[tuple[int, float, dict[str, Any]]] = []
-
-    def add(id_index: int, kind: str, start: int, end: int, value: str) -> None:
-        timed.append((id_index, 0.0, _mark(0, kind, start, end, value)))
+    def add(id_index: int, kind: MarkType, start: int, end: int, value: str) -> None:
+        timed.append(SsmlMark(id_index, 0.0, Mark(0, kind, start, end, value)))
 
     span = utterance.span
     if "sentence" in types:
         add(0, "sentence", byte(span.start), byte.end(span.end), span.text)
     if "ssml" in types:
-        timed += [(index, back, dict(mark)) for index, back, mark in ssml]
+        timed += ssml
     for word in utterance.words:
         start, end = byte(word.span.start), byte.end(word.span.end)
         if "word" in types:
@@ -81,15 +108,11 @@ def utterance_marks(
                 if char not in _NOT_PHONEMES and not unicodedata.combining(char):
                     add(index, "phoneme", start, end, char)
                 index += utterance.id_stride
-    timed.sort(key=lambda entry: entry[0])  # stable: a word's marks keep their order
+    timed.sort(key=lambda entry: entry.before_id)  # stable: a word's marks keep their order
     marks = []
-    for id_index, back, mark in timed:
-        if id_index >= len(starts):
+    for entry in timed:
+        if entry.before_id >= len(starts):
             break  # not decoded yet: later marks wait for it
-        mark["time"] = round(float(offset_ms + (starts[id_index] - back) * seconds_per_frame * 1000))
-        marks.append(mark)
+        time = offset_ms + (starts[entry.before_id] - entry.frames_back) * seconds_per_frame * 1000
+        marks.append(entry.mark.at(round(float(time))))
     return marks
-
-
-def _mark(time: int, kind: str, start: int, end: int, value: str) -> dict[str, Any]:
-    return {"time": time, "type": kind, "start": start, "end": end, "value": value}

@@ -1,7 +1,8 @@
 """What a request may ask of a voice: one typed, frozen model holding every range and default once.
 
 The HTTP request models derive from :class:`VoiceOptions`; :class:`SynthesisOptions` adds what only
-code may set (the chunk schedule) and crosses Ray as it is.
+code may set (the chunk schedule) and crosses Ray as it is. The default scales a request falls back on
+are the addon's ``defaults`` (``blocks.config.SynthesisDefaults``), applied by ``resolved`` only.
 """
 
 from __future__ import annotations
@@ -11,24 +12,26 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from blocks.config import ScheduleConfig, SynthesisDefaults
-from blocks.errors import InputError
+from blocks.errors import InputError, describe_validation
 
 MarkType = Literal["sentence", "word", "phoneme", "ssml"]
 MARK_TYPES: tuple[MarkType, ...] = ("sentence", "word", "phoneme", "ssml")
+SCALES = ("length_scale", "noise_scale", "noise_w")
+"""The scales a request may leave to the addon's defaults."""
 
 
 class VoiceOptions(BaseModel):
     """Per-request synthesis options a client may send; ``None`` takes the addon's default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
     seed: int = Field(default=0, ge=0, lt=2**63)
     """Seed of every random draw: the same seed gives bit-identical audio."""
     length_scale: float | None = Field(default=None, ge=0.1, le=10.0, allow_inf_nan=False)
-    """Speaking time multiplier: above 1 is slower."""
+    """Speaking time multiplier: above 1 is slower (default: the addon's)."""
     noise_scale: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
-    """Scale of the prior noise (0: deterministic whatever the seed)."""
+    """Scale of the prior noise; 0 makes synthesis deterministic whatever the seed (default: the addon's)."""
     noise_w: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
-    """Scale of the duration predictor's noise."""
+    """Scale of the duration predictor's noise (default: the addon's)."""
     marks: tuple[MarkType, ...] = ("sentence", "word")
     """Speech mark types to send with the audio (none: no marks); ``ssml``: at each SSML ``<mark>``."""
 
@@ -41,17 +44,21 @@ class SynthesisOptions(VoiceOptions):
 
     def resolved(self, defaults: SynthesisDefaults) -> SynthesisOptions:
         """These options with every ``None`` scale replaced by the addon's default."""
-        return self.model_copy(update={
-            name: getattr(defaults, name) if getattr(self, name) is None else getattr(self, name)
-            for name in ("length_scale", "noise_scale", "noise_w")
-        })
+        return self.model_copy(update={name: getattr(defaults, name) for name in SCALES
+                                       if getattr(self, name) is None})
+
+    def scale(self, name: str) -> float:
+        """A resolved scale (``resolved`` must have run: no default is guessed here)."""
+        value = getattr(self, name)
+        if value is None:
+            raise InputError(f"{name} is not resolved: call resolved() with the addon's defaults first")
+        return float(value)
 
 
 def options_from(**given: object) -> SynthesisOptions:
-    """Validated options from keyword arguments; a bad value is an InputError naming the option."""
+    """Validated options from keyword arguments (``None``: not given); a bad value is an InputError
+    naming the option and the value given."""
     try:
         return SynthesisOptions.model_validate({k: v for k, v in given.items() if v is not None})
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise InputError(f"{where}: {first['msg']}, got {first.get('input')!r}") from None
+        raise InputError(describe_validation(error, root="", with_input=True)) from None

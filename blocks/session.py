@@ -11,24 +11,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from blocks import controls, ssml, ssml_plan
 from blocks.backends.base import Tally
 from blocks.components import text as textlib
-from blocks.core import Chunk, Request, Tensors
+from blocks.core import Chunk, Request, never
 from blocks.errors import InputError
 from blocks.frontends import Frontend
-from blocks.marks import ByteOffsets, frame_starts, utterance_marks
+from blocks.marks import ByteOffsets, Mark, SsmlMark, frame_starts, utterance_marks
 from blocks.options import SynthesisOptions
 from blocks.scheduler import Clock, room_to_grow, shared_scheduler
 from blocks.ssml_document import Document, SsmlError
+from blocks.utterance import Utterance
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
-    from blocks.components.frontend import Utterance
+    from blocks.engine import Encoded
 
 ENCODE_AHEAD_AFTER_S = 0.5
 """The next utterance is encoded while this one streams once this much audio is unplayed: earlier, its
@@ -53,7 +54,7 @@ class AudioChunk:
     """Number of sentences in the request."""
     last: bool = False
     """True on the final chunk of the stream."""
-    marks: list[dict[str, Any]] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
     """Speech marks that start in this chunk's stretch of the utterance."""
 
 
@@ -73,20 +74,19 @@ class Job:
     request_id: str
     controls: dict[str, np.ndarray] | None = None
     """Per-id control tensors (``blocks.controls``); None: neutral."""
-    marks: tuple[ssml_plan.SsmlMark, ...] = ()
+    marks: tuple[SsmlMark, ...] = ()
     """SSML ``<mark>`` marks within the utterance."""
 
-    def request(self, cancelled: Callable[[], bool] | None = None, tally: Tally | None = None,
-                clock: Clock | None = None) -> Request:
+    def request(self, cancelled: Callable[[], bool] = never, clock: Clock | None = None) -> Request:
         """The blocks' per-utterance context; with the stream's ``clock``, chunks grow only when there is room."""
         options = self.options
         room = room_to_grow(clock, shared_scheduler()) if clock is not None else None
-        return Request(seed=options.seed, length_scale=float(options.length_scale or 1.0),
-                       noise_scale=float(options.noise_scale or 0.0), noise_w=float(options.noise_w or 0.0),
+        return Request(seed=options.seed, length_scale=options.scale("length_scale"),
+                       noise_scale=options.scale("noise_scale"), noise_w=options.scale("noise_w"),
                        utterance_index=self.index, cancelled=cancelled, schedule=options.schedule,
-                       tally=tally if tally is not None else Tally(), request_id=self.request_id, room=room)
+                       request_id=self.request_id, room=room)
 
-    def tensors(self) -> Tensors:
+    def tensors(self) -> dict[str, np.ndarray]:
         """What the utterance starts with: its ids and length, and ``scales`` = (noise, length, noise_w)."""
         tensors = self.utterance.tensors()
         options = self.options
@@ -94,12 +94,6 @@ class Job:
                                        dtype=np.float32)
         tensors.update(self.controls if self.controls is not None else controls.neutral(len(self.utterance.ids)))
         return tensors
-
-
-def add_tally(meta: dict[str, Any], tally: Tally) -> None:
-    """Carry a stage's tally to the next stage (and the session) in a chunk's ``meta``."""
-    real, padded, calls = meta.get("tally", (0, 0, 0))
-    meta["tally"] = (real + tally.real, padded + tally.padded, calls + tally.calls)
 
 
 class Session:
@@ -188,9 +182,10 @@ class Session:
         for piece in pieces:
             yield from self._fit(self.frontend.phonemize(piece))
 
-    def track(self, job: Job, board: Tensors) -> Track:
-        """Pieces of ``job``'s audio with their marks; ``board`` holds its encoder's tensors."""
-        return Track(self, job, board, self.samples)
+    def track(self, job: Job, encoded: Encoded) -> Track:
+        """Pieces of ``job``'s audio with their marks, timed by its encoder's tensors (``encoded``)."""
+        self.tally.merge(encoded.tally)
+        return Track(self, job, dict(encoded.tensors), self.samples)
 
     def encode_ahead(self, unplayed_s: float) -> bool:
         """Whether to encode the next utterance now, with this much audio produced but not yet played."""
@@ -205,7 +200,7 @@ class Session:
 class Track:
     """One utterance's chunks turned into the stream's audio pieces, marks attached as their timing is known."""
 
-    def __init__(self, session: Session, job: Job, board: Tensors, start: int) -> None:
+    def __init__(self, session: Session, job: Job, board: dict[str, np.ndarray], start: int) -> None:
         self.session = session
         self.job = job
         self.board = board
@@ -213,12 +208,12 @@ class Track:
         self.sent = 0
 
     def piece(self, chunk: Chunk) -> AudioChunk:
-        """The next piece of audio; ``chunk.meta`` may carry timing tensors and a stage's tally."""
+        """The next piece of audio, its marks timed by what the chunk's metadata adds to the board."""
         session = self.session
-        self.board.update(chunk.meta.pop("timing", {}))
-        if counts := chunk.meta.pop("tally", None):
-            session.tally.merge(*counts)
-        marks: list[dict[str, Any]] = []
+        self.board.update(chunk.meta.timing)
+        if chunk.meta.tally is not None:
+            session.tally.merge(chunk.meta.tally)
+        marks: list[Mark] = []
         types = session.options.marks
         if types and (starts := frame_starts(self.board)) is not None:
             marks = utterance_marks(self.job.utterance, starts, session.seconds_per_frame,
@@ -230,3 +225,9 @@ class Track:
         session.samples += chunk.length
         session.clock.advance(chunk.length / session.sample_rate)
         return piece
+
+
+def probe_jobs(addon: Addon, frontend: Frontend) -> list[Job]:
+    """A short utterance to warm an engine up with (noise off)."""
+    options = SynthesisOptions(noise_scale=0.0, noise_w=0.0)
+    return list(Session(addon, frontend, "Warm up.", options).jobs())

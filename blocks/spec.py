@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from blocks import registry
+from blocks.contracts import Contract
 from blocks.core import Block, SequenceBlock, StreamableBlock
-from blocks.errors import StackError
+from blocks.errors import StackError, describe_validation
 
 if TYPE_CHECKING:
     from blocks.context import BlockContext
@@ -25,13 +26,18 @@ class Node:
     options: BaseModel
     path: str
     children: dict[str, Node | list[Node]] = field(default_factory=dict)
+    contract: Contract | None = None
+    """What the block reads and writes, set when the stack is checked against its addon."""
 
     def build(self, context: BlockContext | None) -> Block:
+        """The block (and its children), each knowing its declared contract and path."""
         built: dict[str, Any] = {
             slot: [c.build(context) for c in child] if isinstance(child, list) else child.build(context)
             for slot, child in self.children.items()
         }
-        return self.cls(context, self.options, **built)
+        block = self.cls(context, self.options, **built)
+        block.declared, block.path = self.contract, self.path
+        return block
 
 
 def parse_stack(spec: Any, path: str = "$.stack") -> list[Node]:
@@ -79,9 +85,8 @@ def parse_node(spec: Any, path: str, kind: type[Block] = Block) -> Node:
     try:
         options = cls.Options.model_validate(rest)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise StackError(where, f"{first['msg']} (in {name})") from None
+        where, _, message = describe_validation(error, root=path).partition(": ")
+        raise StackError(where, f"{message} (in {name})") from None
     return Node(cls, options, path, children)
 
 
@@ -90,14 +95,10 @@ def build_stack(nodes: list[Node], context: BlockContext | None) -> list[Block]:
     return [node.build(context) for node in nodes]
 
 
-def tree(block: Block, indent: str = "") -> str:
-    """A readable tree of a built block and its children."""
-    lines = [f"{indent}{block.type_name or type(block).__name__}{_describe(block)}"]
-    for child in block.children():
-        lines.append(tree(child, indent + "  "))
+def tree(node: Node, indent: str = "") -> str:
+    """A readable tree of a parsed stack entry and its children, with the options it sets."""
+    shown = node.options.model_dump(exclude_defaults=True)
+    lines = [f"{indent}{node.cls.type_name or node.cls.__name__}{f' {shown}' if shown else ''}"]
+    for child in node.children.values():
+        lines += [tree(c, indent + "  ") for c in (child if isinstance(child, list) else [child])]
     return "\n".join(lines)
-
-
-def _describe(block: Block) -> str:
-    shown = block.options.model_dump(exclude_defaults=True) if block.options else {}
-    return f" {shown}" if shown else ""

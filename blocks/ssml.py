@@ -20,7 +20,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from blocks.errors import InputError
 from blocks.say_as import DATE_FORMATS, READERS, say_as
-from blocks.ssml_document import NEUTRAL, Break, Controls, Document, Mark, Phonemes, SsmlError
+from blocks.ssml_document import NEUTRAL, Break, Controls, Document, MarkTag, Phonemes, SsmlError
 from blocks.xsampa import to_ipa
 
 MAX_SOURCE_BYTES = 262_144
@@ -243,7 +243,7 @@ class _Builder:
         if not name:
             self._fail("<mark> needs a name")
         start = self.expat.CurrentByteIndex
-        self.doc.marks.append(Mark(len(self.doc.text), str(name), start, _tag_end(self.raw, start), self._next()))
+        self.doc.marks.append(MarkTag(len(self.doc.text), str(name), start, _tag_end(self.raw, start), self._next()))
 
     def _prosody(self, outer: Controls, attributes: dict[str, str]) -> Controls:
         if not attributes:
@@ -320,7 +320,7 @@ class _Builder:
         end = len(doc.text)
         doc.breaks = [b if b.at <= end else Break(end, b.seconds, b.order) for b in doc.breaks
                       if b.seconds > 0 and not (b.order in self.paragraph_ends and b.at >= end)]
-        doc.marks = [m if m.at <= end else Mark(end, m.name, m.start, m.end, m.order) for m in doc.marks]
+        doc.marks = [m if m.at <= end else MarkTag(end, m.name, m.start, m.end, m.order) for m in doc.marks]
         doc.boundaries = sorted({min(b, end) for b in doc.boundaries} - {0, end})
         return doc
 

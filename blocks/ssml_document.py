@@ -36,7 +36,9 @@ class Break:
 
 
 @dataclass(frozen=True)
-class Mark:
+class MarkTag:
+    """A ``<mark name>`` tag: where it stands in the spoken text and in the source."""
+
     at: int
     name: str
     start: int
@@ -66,7 +68,7 @@ class Document:
     controls: list[Controls] = field(default_factory=list)
     """The controls in force at each spoken character."""
     breaks: list[Break] = field(default_factory=list)
-    marks: list[Mark] = field(default_factory=list)
+    marks: list[MarkTag] = field(default_factory=list)
     phonemes: list[Phonemes] = field(default_factory=list)
     boundaries: list[int] = field(default_factory=list)
     """Spoken-text offsets where a sentence must end (``<s>``, ``<p>`` edges)."""

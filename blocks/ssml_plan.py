@@ -6,18 +6,16 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
 from blocks import controls
-from blocks.components.frontend import Utterance, Word
 from blocks.components.text import Span
+from blocks.errors import InputError
 from blocks.frontends import Frontend
+from blocks.marks import Mark, SsmlMark
 from blocks.ssml_document import NEUTRAL, Document, SsmlError
-
-SsmlMark = tuple[int, float, dict[str, Any]]
-"""(id the mark precedes, frames before that id's start, the mark)."""
+from blocks.utterance import Utterance, Word
 
 
 def spans(document: Document, frontend: Frontend, checked: str) -> list[Span]:
@@ -64,8 +62,7 @@ def shape(document: Document, frontend: Frontend, utterance: Utterance, lower: i
     for mark in (m for m in document.marks if mine(m.at)):
         index = anchor(mark.at)
         back = sum(round(b.seconds / seconds_per_frame) for i, b in placed if i == index and b.order > mark.order)
-        marks.append((index, float(back), {"time": 0, "type": "ssml", "start": mark.start, "end": mark.end,
-                                           "value": mark.name}))
+        marks.append(SsmlMark(index, float(back), Mark(0, "ssml", mark.start, mark.end, mark.name)))
     return utterance, tensors, tuple(marks)
 
 
@@ -79,7 +76,7 @@ def _override(frontend: Frontend, utterance: Utterance, start: int, end: int, ip
     said = phoneme_ids(frontend, ipa)
     begin = first.first_id
     stop = last.first_id + len(phoneme_ids(frontend, last.phonemes, strict=False))
-    ids = utterance.ids[:begin] + said + utterance.ids[stop:]
+    ids = (*utterance.ids[:begin], *said, *utterance.ids[stop:])
     shift = len(said) - (stop - begin)
     new_words: list[Word] = []
     for k, word in enumerate(words):
@@ -87,12 +84,12 @@ def _override(frontend: Frontend, utterance: Utterance, start: int, end: int, ip
             new_words.append(replace(word, first_id=begin, phonemes=ipa if k == covered[0] else ""))
         else:
             new_words.append(replace(word, first_id=word.first_id + (shift if k > covered[-1] else 0)))
-    return Utterance(utterance.span, ids, new_words, utterance.id_stride)
+    return Utterance(utterance.span, ids, tuple(new_words), utterance.id_stride)
 
 
 def phoneme_ids(frontend: Frontend, phonemes: str, strict: bool = True) -> list[int]:
     """The ids the frontend gives a phoneme string inside an utterance; a symbol the voice lacks is an error."""
-    to_ids = getattr(frontend, "phoneme_ids", None)
-    if to_ids is None:
-        raise SsmlError(f"<phoneme> is not supported by the {type(frontend).__name__} frontend")
-    return list(to_ids(unicodedata.normalize("NFD", phonemes), strict))
+    try:
+        return list(frontend.phoneme_ids(unicodedata.normalize("NFD", phonemes), strict))
+    except InputError as error:
+        raise SsmlError(str(error)) from None

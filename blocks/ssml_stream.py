@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 
 from blocks import ssml, ssml_plan
 from blocks.backends.base import Tally
-from blocks.components.frontend import Utterance
 from blocks.components.text import Span
 from blocks.errors import InputError
 from blocks.frontends import Frontend
 from blocks.options import SynthesisOptions
 from blocks.session import Job, Session
-from blocks.ssml_document import NEUTRAL, Break, Document, Mark, Phonemes, SsmlError
+from blocks.ssml_document import NEUTRAL, Break, Document, MarkTag, Phonemes, SsmlError
 from blocks.text_stream import TextStream
+from blocks.utterance import Utterance
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
@@ -89,7 +89,7 @@ class SsmlTextStream(TextStream):
         merged.ends += [at + base for at in document.ends]
         merged.controls += document.controls
         merged.breaks += [Break(b.at + offset, b.seconds, b.order) for b in document.breaks]
-        merged.marks += [Mark(m.at + offset, m.name, m.start + base, m.end + base, m.order)
+        merged.marks += [MarkTag(m.at + offset, m.name, m.start + base, m.end + base, m.order)
                          for m in document.marks]
         merged.phonemes += [Phonemes(p.start + offset, p.end + offset, p.ipa) for p in document.phonemes]
         merged.notes += [note for note in document.notes if note not in merged.notes]

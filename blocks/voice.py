@@ -1,40 +1,41 @@
-"""The in-process runtime: text in, audio chunks (and speech marks) out, through one Session."""
+"""The in-process runtime: text in, audio chunks (and speech marks) out. A transport over the one engine:
+the Session decides what is said, the Engine runs the blocks, this module only moves chunks."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from blocks.addon import Addon
 from blocks.backends.base import Tally
 from blocks.config import ScheduleConfig
-from blocks.core import Block, Chunk, Request, StreamableBlock, Tensors
-from blocks.errors import AddonError
+from blocks.core import never
+from blocks.engine import Engine
 from blocks.frontends import Frontend, build_frontend
+from blocks.marks import Mark
 from blocks.options import SynthesisOptions, options_from
 from blocks.scheduler import shared_scheduler
-from blocks.session import AudioChunk, Session
-from blocks.spec import build_stack, tree
+from blocks.session import AudioChunk, Job, Session, probe_jobs
+from blocks.spec import tree
 
-if TYPE_CHECKING:
-    from blocks.addon import Addon
-
-__all__ = ["WHOLE", "AudioChunk", "Synthesis", "Voice"]
+__all__ = ["WHOLE", "AudioChunk", "SynthesisResult", "Voice", "load_addon"]
 
 WHOLE = ScheduleConfig(first=1 << 30, growth=1.0, max=1 << 30)
 """A schedule of one chunk per utterance: whole-utterance synthesis."""
 
 
 @dataclass
-class Synthesis:
+class SynthesisResult:
     """A whole synthesized request."""
 
     audio: np.ndarray
     sample_rate: int
-    marks: list[dict[str, Any]]
+    marks: list[Mark]
     padding_waste: float = 0.0
     """Padded elements over real elements in the network calls (fixed-shape profile)."""
 
@@ -44,13 +45,26 @@ class Synthesis:
 
 
 class Voice:
-    """An addon's built stack, ready to stream."""
+    """An addon's engine and frontend, ready to stream; ``Voice.load`` builds and warms one up."""
 
     def __init__(self, addon: Addon) -> None:
         self.addon = addon
-        self.frontend: Frontend = build_frontend(addon)
-        self.blocks: list[Block] = build_stack(addon.stack_nodes, addon.context())
+        self.frontend: Frontend = build_frontend(addon.frontend_context(), addon.config.frontend)
+        self.engine = Engine(addon)
         self.sample_rate = addon.config.sample_rate
+
+    @classmethod
+    def load(cls, name: str, root: Path | str | None = None, overrides: dict[str, Any] | None = None,
+             warm_up: bool = True) -> Voice:
+        """Load addon ``name`` and build its stack; ``warm_up`` runs a short utterance through it first (so
+        the first request pays no set-up, and a block that breaks its contract fails here).
+
+        ``overrides`` are merged into ``addon.json`` first, e.g. ``{"backend": {"profile": "fixed"}}``.
+        """
+        voice = cls(Addon.open(name, Path(root) if root else None, overrides))
+        if warm_up:
+            voice.warm_up()
+        return voice
 
     @property
     def name(self) -> str:
@@ -59,21 +73,16 @@ class Voice:
     def describe(self) -> str:
         """The stack tree, networks and backend, for ``voxstack addons inspect``."""
         config = self.addon.config
-        lines = [f"{self.name} {config.version}: {self.sample_rate} Hz, hop {config.hop_length}"]
-        lines.append(f"frontend: {config.frontend.type} ({config.frontend.voice})")
-        lines.append("stack:")
-        lines += [tree(block, "  ") for block in self.blocks]
-        lines.append(f"backend: {config.backend.model_dump()}")
-        lines.append("networks:")
-        lines += [f"  {net.describe()}" for net in self.addon.loaded_networks()]
+        lines = [f"{self.name} {config.version}: {self.sample_rate} Hz, hop {config.hop_length}",
+                 f"frontend: {config.frontend.type} ({config.frontend.voice})", "stack:",
+                 *(tree(node, "  ") for node in self.addon.stack_nodes),
+                 f"backend: {config.backend.model_dump()}", "networks:",
+                 *(f"  {net.describe()}" for net in self.addon.loaded_networks())]
         return "\n".join(lines)
 
     def warm_up(self) -> None:
-        """Run every network at every shape it will see (fixed profile: each size), then a short text."""
-        for block in self.blocks:
-            block.warm_up()
-        for _ in self.stream("Warm up.", noise_scale=0.0, noise_w=0.0):
-            pass
+        """Every network at every shape it will see (fixed profile: each size), then a short text."""
+        self.engine.warm_up(probe_jobs(self.addon, self.frontend))
 
     def session(self, text: str, options: SynthesisOptions, request_id: str | None = None,
                 tally: Tally | None = None, text_type: str = "text") -> Session:
@@ -89,7 +98,7 @@ class Voice:
         noise_w: float | None = None,
         marks: tuple[str, ...] = ("sentence", "word"),
         schedule: ScheduleConfig | None = None,
-        cancelled: Callable[[], bool] | None = None,
+        cancelled: Callable[[], bool] = never,
         tally: Tally | None = None,
         request_id: str | None = None,
         text_type: str = "text",
@@ -102,33 +111,36 @@ class Voice:
         options = options_from(seed=seed, length_scale=length_scale, noise_scale=noise_scale, noise_w=noise_w,
                                marks=tuple(marks), schedule=schedule)
         session = self.session(text, options, request_id, tally, text_type)
-        scheduler = shared_scheduler()
         for job in session.jobs():
-            tensors = job.tensors()
-            track = session.track(job, tensors)
-            chunks = self.run(tensors, job.request(cancelled, session.tally, session.clock))
-            # each step waits its turn: earliest deadline first among the process's streams
-            step = functools.partial(next, chunks, None)
-            while (chunk := scheduler.run(session.clock.deadline(), step)) is not None:
-                yield track.piece(chunk)
-            if cancelled is not None and cancelled():
+            yield from self.utterance(session, job, cancelled)
+            if cancelled():
                 return
         session.finish()
 
-    def run(self, tensors: Tensors, request: Request) -> Iterator[Chunk]:
-        """One utterance through the whole stack; the blocks add what they compute to ``tensors``."""
-        stream: Iterator[Chunk] | None = None
-        for block in self.blocks:
-            if not isinstance(block, StreamableBlock):
-                raise AddonError(f"addon {self.name!r}: the stack holds {type(block).__name__}, not a StreamableBlock")
-            stream = block.stream(stream, tensors, request)
-        if stream is None:
-            raise AddonError(f"addon {self.name!r}: the stack is empty")
-        yield from stream
+    def utterance(self, session: Session, job: Job, cancelled: Callable[[], bool] = never) -> Iterator[AudioChunk]:
+        """One of ``session``'s utterances through the engine, each compute step waiting its turn at the
+        process's scheduler (earliest deadline first among the streams it computes)."""
+        request = job.request(cancelled, session.clock)
+        encoded = self.engine.encode(job.tensors(), request)
+        track = session.track(job, encoded)
+        step = functools.partial(next, self.engine.stream(encoded.tensors, request), None)
+        scheduler = shared_scheduler()
+        while (chunk := scheduler.run(session.clock.deadline(), step)) is not None:
+            yield track.piece(chunk)
 
-    def synthesize(self, text: str, **options: Any) -> Synthesis:
+    def synthesize(self, text: str, **options: Any) -> SynthesisResult:
         """The whole request at once (the same chunks as ``stream``, joined)."""
         tally = options.pop("tally", None) or Tally()
         chunks = list(self.stream(text, tally=tally, **options))
         audio = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
-        return Synthesis(audio, self.sample_rate, [m for c in chunks for m in c.marks], tally.waste)
+        return SynthesisResult(audio, self.sample_rate, [m for c in chunks for m in c.marks], tally.waste)
+
+    def close(self) -> None:
+        """Stop every thread the voice's blocks and networks started."""
+        self.engine.close()
+
+
+def load_addon(name: str, root: Path | str | None = None, overrides: dict[str, Any] | None = None,
+               warm_up: bool = True) -> Voice:
+    """``Voice.load``: addon ``name`` built (and warmed up) as a Voice."""
+    return Voice.load(name, root, overrides, warm_up)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from deployments.app import INGRESS, AppArgs, plan_app
-from deployments.config import ConfigError, validate_config
+from blocks.errors import ConfigError
+from deployments.config import validate_config
+from deployments.plan import INGRESS, AppArgs, plan_app
 
 
 def parse_shares(pairs: list[str]) -> dict[str, float]:

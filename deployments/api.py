@@ -1,8 +1,12 @@
-"""HTTP request models and JSON errors (OpenAI-shaped: ``{"error": {"message", "type", "param"}}``)."""
+"""HTTP request models and JSON errors (OpenAI-shaped: ``{"error": {"message", "type", "param"}}``).
+
+Errors are answered by one handler: ``deployments.errors`` maps each error class to its status.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from fastapi import Request
@@ -11,70 +15,78 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from blocks.errors import ServiceError, first_problem
 from blocks.options import SynthesisOptions, VoiceOptions
+from deployments.errors import answer_for, param_of
 
 
 class SpeechRequest(BaseModel):
     """``POST /v1/audio/speech``, as OpenAI's (``model`` is the addon name)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     model: str
+    """The addon to speak with (``GET /v1/models`` lists them)."""
     input: str
+    """The text to speak (plain text, as OpenAI reads it)."""
     voice: str = "default"
+    """The addon's voice."""
     instructions: str | None = None
-    """Accepted for compatibility; the voices here take no instructions."""
+    """Accepted for compatibility; the voices here take no instructions, and it is ignored."""
     response_format: str = "wav"
+    """The audio encoding: ``wav``, ``pcm`` (16-bit mono at the voice's rate) or ``opus``."""
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    """Speaking rate: 2 is twice as fast (the addon's length scale divided by it)."""
     stream_format: Literal["audio", "sse"] = "audio"
+    """``sse``: server-sent events carrying base64 audio (``speech.audio.delta``), then ``speech.audio.done``."""
 
 
 class StreamRequest(VoiceOptions):
     """``POST /v1/stream``: the native endpoint, NDJSON out; the synthesis options are the voice's own."""
 
     model: str
+    """The addon to speak with (``GET /v1/models`` lists them)."""
     input: str
+    """The text (or SSML, with ``text_type: "ssml"``) to speak."""
     voice: str = "default"
+    """The addon's voice."""
     sample_format: Literal["s16le", "f32le"] = "s16le"
+    """Encoding of the base64 audio in each ``audio`` line."""
     text_type: Literal["text", "ssml"] = "text"
-    """``ssml``: ``input`` is SSML (the supported subset of Amazon Polly's; README, "SSML")."""
+    """``ssml``: ``input`` is SSML (the supported subset of Amazon Polly's)."""
 
     def options(self) -> SynthesisOptions:
         """The synthesis options of this request (the HTTP-only fields left out)."""
         return SynthesisOptions(**self.model_dump(include=set(VoiceOptions.model_fields)))
 
 
-class ApiError(Exception):
-    """An error answered as JSON with ``status`` (4xx for the client's mistakes)."""
-
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 kind: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.kind = kind
-        self.headers = headers or {}
-
-
 def error_body(message: str, kind: str, param: str | None) -> dict[str, dict[str, str | None]]:
     return {"error": {"message": message, "type": kind, "param": param}}
 
 
-async def on_api_error(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)
-    return JSONResponse(error_body(error.message, error.kind, error.param), error.status, headers=error.headers)
+def error_response(error: BaseException) -> JSONResponse:
+    """The JSON answer for ``error``, its status from the one table (``deployments.errors``); a 429 or 503
+    says when to retry."""
+    answer = answer_for(error)
+    headers = {}
+    retry = error.retry_after_s if isinstance(error, ServiceError) else None
+    if retry is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry)))
+    message = str(error) if answer.status < 500 else f"{type(error).__name__}: {error}"
+    return JSONResponse(error_body(message, answer.kind, param_of(error)), answer.status, headers=headers)
+
+
+async def on_error(_: Request, error: Exception) -> JSONResponse:
+    """Any error a route raises, answered as the table says."""
+    return error_response(error)
 
 
 async def on_validation_error(_: Request, error: Exception) -> JSONResponse:
     """Malformed JSON or a bad field: 400 naming the field."""
     assert isinstance(error, RequestValidationError)
-    first = error.errors()[0]
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    if first.get("type") == "json_invalid":
-        return JSONResponse(error_body(f"malformed JSON: {first.get('msg')}", "invalid_request_error", "body"), 400)
-    param = ".".join(loc) or "body"
-    message = f"{param}: {first.get('msg')}"
-    return JSONResponse(error_body(message, "invalid_request_error", param), 400)
+    problem = first_problem(error, root="", skip=("body",))
+    if problem.kind == "json_invalid":
+        return JSONResponse(error_body(f"malformed JSON: {problem.message}", "invalid_request_error", "body"), 400)
+    return JSONResponse(error_body(str(problem), "invalid_request_error", problem.field or "body"), 400)
 
 
 async def on_http_error(_: Request, error: Exception) -> JSONResponse:

@@ -22,10 +22,10 @@ Serve ships this module to its controller by value; it imports nothing of voxsta
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ray.serve.autoscaling_policy import replica_queue_length_autoscaling_policy
-from ray.serve.config import AutoscalingContext
+if TYPE_CHECKING:
+    from ray.serve.config import AutoscalingContext
 
 METRIC = "stream_load"
 """The custom metric's name, as ``StreamStage.record_autoscaling_stats`` reports it."""
@@ -36,7 +36,7 @@ class StreamLoadPolicy:
 
     def __init__(self, target_load: float = 0.8) -> None:
         if not 0.0 < target_load <= 1.0:
-            raise ValueError(f"target_load must be in (0, 1], got {target_load}")
+            raise ValueError(f"target_load must be in (0, 1], got {target_load}")  # the config check's message
         self.target_load = target_load
 
     def __call__(self, ctx: AutoscalingContext) -> tuple[int | float, dict[str, Any]]:
@@ -44,6 +44,8 @@ class StreamLoadPolicy:
         running = set(ctx.running_replicas)
         measured = [load for replica, load in loads.items() if replica in running]
         if not measured or ctx.current_num_replicas == 0:
+            from ray.serve.autoscaling_policy import replica_queue_length_autoscaling_policy  # Serve's own, in Serve
+
             return replica_queue_length_autoscaling_policy(ctx)
         mean = sum(measured) / len(measured)
         desired = math.ceil(ctx.current_num_replicas * mean / self.target_load - 1e-9)

@@ -1,9 +1,9 @@
 """Strict validation of serve configs: any unknown key is an error naming its path.
 
-Serve's own schema accepts typos in deployment options silently; these models forbid them,
-then check the application's ``args`` against the builder, deployment names against the
-stack, and each ``user_config`` against the deployment it targets, and finally run Serve's
-own schema for its cross-field rules.
+Serve's own schema accepts typos in deployment options silently; these models forbid them, then check
+the application's ``args`` against the builder, deployment names against the stack, and each
+``user_config`` against the deployment it targets. Nothing here needs Ray or FastAPI: a config is
+checked before anything starts (Serve's own schema runs too, when a config is applied).
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from blocks.errors import ConfigError
-from deployments.app import INGRESS, AppArgs, deployment_names, plan_app
-from deployments.ingress import IngressConfig
-from deployments.stages import StageConfig
+from blocks.errors import ConfigError, describe_validation
+from deployments.plan import INGRESS, AppArgs, deployment_names, plan_app
+from deployments.settings import IngressConfig, StageConfig
 
 BUILDER = "deployments.app:build"
 
@@ -115,10 +114,6 @@ class ServeConfig(_Strict):
     applications: list[Application] = Field(min_length=1)
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-
-
 def _check_user_config(where: str, deployment: Deployment, args: AppArgs) -> None:
     if deployment.user_config is None:
         return
@@ -130,8 +125,7 @@ def _check_user_config(where: str, deployment: Deployment, args: AppArgs) -> Non
     try:
         parsed = model.model_validate(deployment.user_config)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise ConfigError(f"{where}.user_config{_where(first['loc'])[1:]}: {first['msg']}") from None
+        raise ConfigError(describe_validation(error, root=f"{where}.user_config")) from None
     if isinstance(parsed, IngressConfig):
         if unknown := set(parsed.weights) - encoders:
             raise ConfigError(f"{where}.user_config.weights: unknown variants {sorted(unknown)}; "
@@ -148,12 +142,11 @@ def validate_config(raw: Any) -> ServeConfig:
     try:
         config = ServeConfig.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise ConfigError(f"{_where(first['loc'])}: {first['msg']}") from None
+        raise ConfigError(describe_validation(error)) from None
     for a, app in enumerate(config.applications):
         try:
             names = deployment_names(app.args)
-        except (ValueError, KeyError) as error:
+        except ConfigError as error:
             raise ConfigError(f"$.applications[{a}].args: {error}") from None
         for d, deployment in enumerate(app.deployments):
             where = f"$.applications[{a}].deployments[{d}]"
@@ -162,13 +155,6 @@ def validate_config(raw: Any) -> ServeConfig:
             if deployment.autoscaling_config and isinstance(deployment.num_replicas, int):
                 raise ConfigError(f"{where}: give num_replicas or autoscaling_config, not both")
             _check_user_config(where, deployment, app.args)
-    from ray.serve.schema import ServeDeploySchema
-
-    try:
-        ServeDeploySchema.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise ConfigError(f"{_where(first['loc'])}: {first['msg']}") from None
     return config
 
 

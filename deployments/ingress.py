@@ -17,85 +17,46 @@ from fastapi import FastAPI, Header, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
 
-from blocks.admission import MARGIN, Admission, Ticket
-from blocks.errors import InputError
-from blocks.options import SynthesisOptions
-from blocks.session import Session
+from blocks.admission import Admission, Ticket
+from blocks.errors import AddonError, Busy, InputError, ServiceError, StackError
+from blocks.options import SynthesisOptions, options_from
+from blocks.session import AudioChunk, Session
 from deployments.api import (
-    ApiError,
     SpeechRequest,
     StreamRequest,
     error_body,
     ndjson_line,
-    on_api_error,
+    on_error,
     on_http_error,
     on_validation_error,
 )
 from deployments.audio import FORMATS, MEDIA_TYPES, SAMPLE_FORMATS, encoder_for
+from deployments.errors import answer_for
+from deployments.lifecycle import REQUEST_ID_HEADER, Lifecycle, log, request_id
 from deployments.metrics import ServiceMetrics
-from deployments.models import AddonHandles, Models, ServedModel
-from deployments.security import DEFAULT_MAX_BODY_BYTES, AccessMiddleware, AccessPolicy
-from deployments.synthesis import Synthesis
+from deployments.security import AccessMiddleware, AccessPolicy
+from deployments.served_addons import AddonHandles, ServedAddon, ServedAddons
+from deployments.served_stream import ServedStream
+from deployments.settings import IngressConfig
 from deployments.websocket import Socket
 
 CLIENT_HEADER = "x-voxstack-client"
 VARIANT_HEADER = "x-voxstack-variant"
-REQUEST_ID_HEADER = "x-voxstack-request-id"
+HEALTH_TIMEOUT_S = 5.0
+PROBE_TEXT = "Warm up."
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-app = FastAPI(title="voxstack")
-app.add_exception_handler(ApiError, on_api_error)
+app = FastAPI(title="voxstack", description="Streaming text to speech: several models, one service.")
+app.add_exception_handler(Exception, on_error)
 app.add_exception_handler(RequestValidationError, on_validation_error)
 app.add_exception_handler(HTTPException, on_http_error)
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
 ACCESS = AccessPolicy()
 app.add_middleware(AccessMiddleware, policy=ACCESS)  # key, body limit, CORS: security.py
-
-
-class IngressConfig(BaseModel):
-    """The ingress ``user_config``: applied live by ``reconfigure``."""
-
-    model_config = ConfigDict(extra="forbid")
-    weights: dict[str, float] = Field(default_factory=dict)
-    """Encoder deployment -> traffic weight, split per addon (an addon none names: all to its own encoders)."""
-    max_streams: int = Field(default=16, ge=1)
-    """Most streams one replica holds producing at once, whatever its measured capacity."""
-    admission_margin: float = Field(default=MARGIN, gt=0.0, le=1.0)
-    """Share of the measured capacity (audio seconds per second) that producing streams may take; the
-    rest is room for a new stream's first utterance. A stream past it answers 429 with Retry-After."""
-    queue_s: float = Field(default=0.0, ge=0.0, le=30.0)
-    """How long a request may wait for admission before the 429 (0: refused at once)."""
-    retry_after_s: int = Field(default=1, ge=0)
-    """Retry-After of a 503, and of a 429 before any stream has been measured."""
-    deadline_s: float = Field(default=300.0, gt=0)
-    """Longest a request may take, start to end."""
-    hold_start: bool = True
-    """While other streams are producing, a stream's first audio leaves once its second piece is queued:
-    under load the second (longer) chunk takes more than the first one plays, and playback that starts
-    at the first byte would stall. Costs first audio under load, never alone."""
-    lookahead: int = Field(default=4, ge=1)
-    """Chunks the producers may run ahead of the response body."""
-    pace_ahead_s: float | None = Field(default=None, gt=0)
-    """Audio seconds a stream may run ahead of real-time playback (None: as fast as it can)."""
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
-    """Larger request bodies answer 413."""
-    cors_origins: list[str] = Field(default_factory=list)
-    """Origins allowed by CORS (empty: CORS off); ``$VOXSTACK_CORS_ORIGINS`` adds more."""
-    max_sockets: int = Field(default=16, ge=1)
-    """``/v1/stream/ws`` sockets open at once on one replica; more are closed with 1013."""
-    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
-    """Largest client frame on a socket; a larger one closes it with 1009."""
-    socket_deadline_s: float = Field(default=3600.0, gt=0)
-    """Longest a socket may stay open."""
-    socket_pace_ahead_s: float | None = Field(default=30.0, gt=0)
-    """Audio seconds a socket may run ahead of real-time playback: a client that never reads is paced."""
-    send_timeout_s: float = Field(default=10.0, gt=0)
-    """A socket whose client takes no audio frame for this long is closed with 1008."""
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=32)
@@ -104,18 +65,30 @@ class Ingress:
     """Validates requests, picks the addon (``model``) and its encoder variant, streams its stages' audio."""
 
     def __init__(self, addons: dict[str, AddonHandles]) -> None:
-        self.models = Models(addons)
+        self.models = ServedAddons(addons)
         self.metrics = ServiceMetrics()
         self.admission = Admission()
         self.sockets: set[Socket] = set()
+        self.streams: set[ServedStream] = set()
+        """Every stream this replica is producing (closed if the replica stops)."""
+        self.broken: dict[str, str] = {}
+        """Addon -> '' once a short request went through all its stages, else the addon error it met."""
         self.reconfigure({})
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = IngressConfig.model_validate(config or {})
         self.admission.margin = self.config.admission_margin
         self.admission.fallback = self.config.max_streams
+        self.admission.measure = self.config.measured_admission
         ACCESS.configure(self.config.max_body_bytes, self.config.cors_origins)
         self.models.route(self.config.weights)
+
+    async def __del__(self) -> None:
+        """Serve is stopping this replica: every stream it still produces ends, each logged with its reason."""
+        for stream in list(self.streams):
+            await stream.close("shutdown", "the replica is stopping (the service's end, or a rollout's drain ran out)")
+        for socket in list(self.sockets):
+            await socket.shutdown()
 
     @app.get("/", include_in_schema=False)
     async def demo(self) -> FileResponse:
@@ -124,15 +97,40 @@ class Ingress:
 
     @app.get("/healthz")
     async def healthz(self) -> JSONResponse:
-        """200 once every stage answers (each warms up before it goes live), else 503."""
+        """200 once every stage answers and a short request has gone through each addon's stages; 503 while
+        starting; 500 naming the addon and the error when that request met a broken addon (a block reading a
+        tensor it did not declare, say): waiting will not mend it."""
         stages = self.models.stages
         names = list(stages)
         try:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
                 await asyncio.gather(*(stages[n].ready.remote() for n in names))
         except Exception as error:
             return JSONResponse({"status": "starting", "detail": str(error)}, 503)
+        for model in self.models.by_name.values():
+            if model.name not in self.broken:
+                await self._probe(model)
+        if failed := {name: error for name, error in self.broken.items() if error}:
+            return JSONResponse({"status": "failed", "detail": failed}, 500)
         return JSONResponse({"status": "ready", "stages": names})
+
+    async def _probe(self, model: ServedAddon) -> None:
+        """A short request through every stage of ``model``, once: a broken addon is kept in ``broken``; any
+        other failure (a fault drill, a replica restarting) leaves it to be probed again."""
+        session = Session(model.addon, model.frontend, PROBE_TEXT, SynthesisOptions(noise_scale=0.0, noise_w=0.0))
+        lifecycle = Lifecycle(session.request_id, "probe", model.name)
+        stream = ServedStream(session, model.encoders[model.default_variant], model.tail, self.config.lookahead,
+                              self.config.deadline_s, lifecycle)
+        try:
+            async for _ in stream:
+                pass
+            self.broken[model.name] = ""
+        except (AddonError, StackError) as error:
+            self.broken[model.name] = f"{type(error).__name__}: {error}"
+        except Exception as error:
+            log.warning("probe of %s failed, to be tried again: %s: %s", model.name, type(error).__name__, error)
+        finally:
+            await stream.close()
 
     @app.get("/v1/models")
     async def models(self) -> dict[str, Any]:
@@ -147,14 +145,21 @@ class Ingress:
         return JSONResponse({"variant": variant}, headers={VARIANT_HEADER: variant})
 
     @app.post("/v1/audio/speech")
-    async def speech(self, body: SpeechRequest,
-                     x_voxstack_client: str | None = Header(default=None)) -> StreamingResponse:
-        if body.response_format not in FORMATS:
-            raise ApiError(400, f"response_format {body.response_format!r} is not supported; "
-                                f"use one of {list(FORMATS)}", "response_format")
-        model = self.models.get(body.model)
-        options = SynthesisOptions(length_scale=model.default("length_scale") / body.speed, marks=())
-        synthesis, variant, started = await self._open(model, body.voice, body.input, options, x_voxstack_client)
+    async def speech(self, body: SpeechRequest, x_voxstack_client: str | None = Header(default=None),
+                     x_request_id: str | None = Header(default=None)) -> StreamingResponse:
+        """OpenAI's speech endpoint: the audio, streamed in the ``response_format`` asked for."""
+        lifecycle = Lifecycle(request_id(x_request_id), "speech", body.model, body.voice)
+        lifecycle.open()
+        with lifecycle.failing():
+            if body.response_format not in FORMATS:
+                raise InputError(f"response_format {body.response_format!r} is not supported; use one of "
+                                 f"{list(FORMATS)}", "response_format")
+            model = self.models.get(body.model)
+            try:
+                options = options_from(length_scale=model.addon.config.defaults.length_scale / body.speed, marks=())
+            except InputError as error:
+                raise InputError(f"speed {body.speed} gives {error}", "speed") from None
+            stream, variant = await self._open(lifecycle, model, body.voice, body.input, options, x_voxstack_client)
         encoder = encoder_for(body.response_format, model.sample_rate)
         sse = body.stream_format == "sse"
 
@@ -167,7 +172,7 @@ class Ingress:
             return f"data: {json.dumps(event)}\n\n".encode()
 
         async def body_bytes() -> AsyncIterator[bytes]:
-            async for piece in self._pieces(synthesis, variant, "speech", started, raw=not sse):
+            async for piece in self._pieces(stream, variant, "speech", raw=not sse):
                 if isinstance(piece, dict):  # an error after the stream began (sse only)
                     yield f"data: {json.dumps(piece)}\n\n".encode()
                     return
@@ -179,135 +184,134 @@ class Ingress:
                 yield frame(b"", done=True)
 
         media = "text/event-stream" if sse else MEDIA_TYPES[body.response_format]
-        return StreamingResponse(body_bytes(), media_type=media, headers=self._headers(synthesis, variant))
+        return StreamingResponse(body_bytes(), media_type=media, headers={VARIANT_HEADER: variant})
 
     @app.post("/v1/stream")
-    async def stream(self, body: StreamRequest,
-                     x_voxstack_client: str | None = Header(default=None)) -> StreamingResponse:
-        model = self.models.get(body.model)
-        synthesis, variant, started = await self._open(model, body.voice, body.input, body.options(),
-                                                       x_voxstack_client, body.text_type)
+    async def stream(self, body: StreamRequest, x_voxstack_client: str | None = Header(default=None),
+                     x_request_id: str | None = Header(default=None)) -> StreamingResponse:
+        """The native endpoint: NDJSON lines of audio and speech marks as they are made."""
+        lifecycle = Lifecycle(request_id(x_request_id), "stream", body.model, body.voice)
+        lifecycle.open()
+        with lifecycle.failing():
+            model = self.models.get(body.model)
+            stream, variant = await self._open(lifecycle, model, body.voice, body.input, body.options(),
+                                               x_voxstack_client, body.text_type)
         pack = SAMPLE_FORMATS[body.sample_format]
         rate = model.sample_rate
 
         async def lines() -> AsyncIterator[bytes]:
             # each piece's lines leave in one write, the start line with the first piece's
             start = {"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
-                     "sample_format": body.sample_format, "utterances": len(synthesis.session.spans)}
-            if (document := synthesis.session.document) is not None and document.notes:
+                     "sample_format": body.sample_format, "utterances": len(stream.session.spans),
+                     "request_id": lifecycle.request_id}
+            if (document := stream.session.document) is not None and document.notes:
                 start["notes"] = document.notes  # e.g. xml:lang accepted and ignored
             out = ndjson_line(start)
-            async for piece in self._pieces(synthesis, variant, "stream", started, raw=False):
+            async for piece in self._pieces(stream, variant, "stream", raw=False):
                 if isinstance(piece, dict):
                     yield out + ndjson_line(piece)
                     return
                 if piece.marks:
-                    out += ndjson_line({"type": "marks", "marks": piece.marks})
+                    out += ndjson_line({"type": "marks", "marks": [mark.as_json() for mark in piece.marks]})
                 yield out + ndjson_line({"type": "audio", "offset": piece.offset,
                                          "samples": int(piece.samples.shape[0]), "utterance": piece.utterance,
                                          "audio": base64.b64encode(pack(piece.samples)).decode()})
                 out = b""
-            yield out + ndjson_line({"type": "end", "samples": synthesis.samples,
-                                     "seconds": round(synthesis.seconds, 4)})
+            yield out + ndjson_line({"type": "end", "samples": stream.samples, "seconds": round(stream.seconds, 4)})
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson", headers=self._headers(synthesis, variant))
+        return StreamingResponse(lines(), media_type="application/x-ndjson", headers={VARIANT_HEADER: variant})
 
     @app.websocket("/v1/stream/ws")
     async def stream_ws(self, websocket: WebSocket) -> None:
         """Text streamed in, audio out as sentences complete (protocol: deployments/websocket.py)."""
-        await Socket(self, websocket).run()
+        await Socket(self, websocket, request_id(websocket.headers.get(REQUEST_ID_HEADER))).run()
 
-    async def _open(self, model: ServedModel, voice: str, text: str, options: SynthesisOptions,
-                    client: str | None, text_type: str = "text") -> tuple[Synthesis, str, float]:
+    async def _open(self, lifecycle: Lifecycle, model: ServedAddon, voice: str, text: str,
+                    options: SynthesisOptions, client: str | None, text_type: str = "text"
+                    ) -> tuple[ServedStream, str]:
         """Validate, admit, and start a request; returns once its first chunk exists (OpenAI's
         endpoint always reads plain text: SSML only where ``text_type`` asks for it)."""
-        started = time.perf_counter()
         config = model.addon.config
         if voice not in config.voices:
-            raise ApiError(400, f"voice {voice!r} is not one of {config.voices}", "voice")
+            raise InputError(f"voice {voice!r} is not one of {config.voices}", "voice")
         try:
-            session = Session(model.addon, model.frontend, text, options, text_type=text_type)
+            session = Session(model.addon, model.frontend, text, options, lifecycle.request_id, text_type=text_type)
         except InputError as error:
-            raise ApiError(400, f"input: {error}", "input") from None
+            raise InputError(f"input: {error}", error.param or "input") from None
+        variant = model.router.choose(client)
         ticket = await self._admit()
         if self._hold():  # the stages owe its first two chunks by its arrival
             session.clock.lead = 2
-        variant = model.router.choose(client)
-        synthesis = Synthesis(session, model.encoders[variant], model.tail, self.config.lookahead,
-                              self.config.deadline_s, self.config.pace_ahead_s,
+        stream = ServedStream(session, model.encoders[variant], model.tail, self.config.lookahead,
+                              self.config.deadline_s, lifecycle, self.config.pace_ahead_s,
                               on_end=lambda completed: self.admission.release(ticket, session.seconds, completed))
+        self.streams.add(stream)
+        stream.task.add_done_callback(lambda _: self.streams.discard(stream))
         try:
-            first = await synthesis.queue.get()
+            first = await stream.queue.get()
         except BaseException:
-            await synthesis.close()
+            await stream.close()
             raise
         if isinstance(first, BaseException):
-            await synthesis.close()
+            await stream.close()
             self.metrics.outcome(variant, "open", "failed")
             if isinstance(first, InputError):
-                raise ApiError(400, f"input: {first}", "input")
-            raise ApiError(503, f"synthesis failed: {type(first).__name__}: {first}", None, "server_error",
-                           {"Retry-After": str(self.config.retry_after_s)})
-        synthesis.first = first
+                raise InputError(f"input: {first}", first.param or "input")
+            raise ServiceError(f"synthesis failed: {type(first).__name__}: {first}", self.config.retry_after_s)
+        stream.first = first
         if session.clock.lead > 1 or self._hold():
-            await synthesis.second_queued()
-        return synthesis, variant, started
-
-    @staticmethod
-    def _headers(synthesis: Synthesis, variant: str) -> dict[str, str]:
-        """The variant that serves the request and the request id its stages log."""
-        return {VARIANT_HEADER: variant, REQUEST_ID_HEADER: synthesis.session.request_id}
+            await stream.second_queued()
+        return stream, variant
 
     def _hold(self) -> bool:
         """Whether a stream's first audio waits for its second piece: other streams are producing."""
         return self.config.hold_start and self.admission.active > 1
 
-    def _active(self) -> int:
-        """Streams whose producer still runs (one whose body never started ends at its deadline)."""
-        return self.admission.active
-
     async def _admit(self) -> Ticket:
-        """A place among the producing streams, waiting up to ``queue_s``; else a 429 with Retry-After."""
+        """A place among the producing streams, waiting up to ``queue_s``; else Busy (429 with Retry-After)."""
         waited_until = time.monotonic() + self.config.queue_s
         while (ticket := self.admission.admit(self.config.max_streams)) is None:
             if time.monotonic() >= waited_until:
                 limit = self.admission.limit(self.config.max_streams)
                 retry = self.admission.retry_after() if self.admission.capacity else self.config.retry_after_s
-                raise ApiError(429, f"busy: {self.admission.active} streams producing, as many as the measured "
-                                    f"capacity holds ({limit}); retry later", None, "rate_limit_error",
-                               {"Retry-After": str(max(1, math.ceil(retry)))})
+                raise Busy(f"busy: {self.admission.active} streams producing, as many as the measured capacity "
+                           f"holds ({limit}); retry later", max(1, math.ceil(retry)))
             await asyncio.sleep(0.05)
         return ticket
 
-    async def _pieces(self, synthesis: Synthesis, variant: str, endpoint: str, started: float,
-                      raw: bool) -> AsyncIterator[Any]:
+    async def _pieces(self, stream: ServedStream, variant: str, endpoint: str, raw: bool
+                      ) -> AsyncIterator[AudioChunk | dict[str, Any]]:
         """The request's pieces with metrics; a failure mid-stream aborts a raw body or yields an error."""
         tags = {"variant": variant, "endpoint": endpoint}
         outcome = "failed"
         previous = None
+        lifecycle = stream.lifecycle
         try:
-            pieces = synthesis.__aiter__()
-            piece = synthesis.first
+            pieces = stream.__aiter__()
+            piece = stream.first
             while piece is not None:
                 now = time.perf_counter()
                 if previous is None:
-                    self.metrics.first_audio.observe(now - started, tags=tags)
+                    self.metrics.first_audio.observe(lifecycle.audio_started(), tags=tags)
                 else:
                     self.metrics.gap.observe(now - previous, tags=tags)
                 previous = now
                 yield piece
                 piece = await anext(pieces, None)
             outcome = "ok"
-            if synthesis.seconds > 0:
-                self.metrics.rtf.observe((time.perf_counter() - started) / synthesis.seconds, tags=tags)
+            lifecycle.end(stream.seconds)
+            if stream.seconds > 0:
+                self.metrics.rtf.observe((time.perf_counter() - lifecycle.started) / stream.seconds, tags=tags)
         except (asyncio.CancelledError, GeneratorExit):
             outcome = "cancelled"
+            await stream.close("client_gone")
             raise
         except Exception as error:
+            await stream.close("error", f"{type(error).__name__}: {error}")
             if raw:
                 raise  # abort the chunked body: the client sees an incomplete transfer
-            yield {"type": "error", "error": error_body(f"{type(error).__name__}: {error}", "server_error",
-                                                         None)["error"]}
+            answer = answer_for(error)
+            yield {"type": "error", "error": error_body(f"{type(error).__name__}: {error}", answer.kind, None)["error"]}
         finally:
             self.metrics.outcome(variant, endpoint, outcome)
-            await synthesis.close()
+            await stream.close()

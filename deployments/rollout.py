@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import copy
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deployments.app import INGRESS, deployment_names
+from pydantic import ValidationError
+from ray.serve.schema import ServeDeploySchema
+
+from blocks.errors import ConfigError, describe_validation
 from deployments.config import Application, ServeConfig, validate_config
 from deployments.dashboard import Dashboard
-from deployments.ingress import IngressConfig
+from deployments.plan import INGRESS, deployment_names
+from deployments.settings import IngressConfig
 
 DEFAULT_READY_TIMEOUT_S = 600.0
 """Long enough for every shipped CPU config to warm up on a two-core machine (ab.yaml takes about a minute)."""
@@ -83,6 +88,10 @@ def submit(raw: dict[str, Any], dashboard: Dashboard) -> ServeConfig:
     for here, not with Serve's own fixed wait.
     """
     config = validate_config(raw)
+    try:  # Serve's own schema, for its cross-field rules
+        ServeDeploySchema.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe_validation(error)) from None
     dashboard.apply(with_drain(raw, config))
     return config
 
@@ -147,10 +156,17 @@ class Readiness:
         return [app.name for app in self.config.applications if not self._http_ok(app.route_prefix)]
 
     def _http_ok(self, route_prefix: str) -> bool:
+        """Whether the ingress answers ``healthz`` with 200; NotReady at once when it answers 500: a short
+        request through the stages failed, and waiting will not mend it."""
         url = f"{self.http_url()}{route_prefix.rstrip('/')}/healthz"
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(url, timeout=30) as response:
                 return bool(response.status == 200)
+        except urllib.error.HTTPError as error:
+            if error.code == 500:
+                raise NotReady(f"a request through the stages failed: {error.read().decode(errors='replace')}") \
+                    from None
+            return False
         except OSError:  # refused, 404 before the route exists, 503 while starting
             return False
 

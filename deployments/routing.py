@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 
+from blocks.errors import ConfigError
+
 
 class WeightedRouter:
     """Maps a client id to a variant: the same id keeps its variant while weights hold.
@@ -16,7 +18,7 @@ class WeightedRouter:
 
     def __init__(self, weights: dict[str, float], salt: str = "voxstack") -> None:
         if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-            raise ValueError(f"weights must be non-negative with a positive sum, got {weights}")
+            raise ConfigError(f"weights must be non-negative with a positive sum, got {weights}")
         total = sum(weights.values())
         self.names = list(weights)
         self.bounds: list[float] = []

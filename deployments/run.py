@@ -21,6 +21,7 @@ from pathlib import Path
 from deployments.config import load_config, validate_config
 from deployments.dashboard import DEFAULT_DASHBOARD_PORT, Dashboard, DashboardError
 from deployments.ray_settings import quiet_serve_settings
+from deployments.request_log import RequestLogFollower
 from deployments.rollout import DEFAULT_READY_TIMEOUT_S, NotReady
 from deployments.rollout import deploy as rollout
 
@@ -80,6 +81,8 @@ class LocalHead:
                                    f":{dashboard_port}")
         self.log = Path(tempfile.mkdtemp(prefix="voxstack-")) / "ray-start.log"
         gcs_port = next(port for port in free_ports(3) if port not in (metrics_port, dashboard_port))
+        self.gcs_address = f"127.0.0.1:{gcs_port}"
+        """Ray's bootstrap address (what Ray's state API takes)."""
         self.args = [ray_command(), "start", "--head", "--block", f"--port={gcs_port}",
                      "--include-dashboard=true", f"--dashboard-host={dashboard_host}",
                      f"--dashboard-port={dashboard_port}", f"--metrics-export-port={metrics_port}",
@@ -150,6 +153,8 @@ def run_local(config_path: Path, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
         http = config.http_options
         say(f"serving {[a.name for a in config.applications]} on http://{http.host}:{http.port} "
             f"(ready in {time.monotonic() - started:.0f} s)")
+        requests = RequestLogFollower(head.dashboard, head.gcs_address, say)
+        requests.start()
         head.wait()
     except DashboardError as error:
         raise NotReady(str(error)) from None

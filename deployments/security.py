@@ -21,6 +21,9 @@ from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
 
+from blocks.errors import ConfigError
+from deployments.settings import DEFAULT_MAX_BODY_BYTES
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -34,8 +37,6 @@ PUBLIC_PATHS = frozenset({"/healthz", "/"})
 PUBLIC_PREFIXES = ("/static/",)
 SUBPROTOCOL_PREFIX = "bearer."
 """A WebSocket client that cannot set headers (a browser) offers the subprotocol ``bearer.<key>``."""
-DEFAULT_MAX_BODY_BYTES = 256 * 1024
-"""Room for the 20,000-character input limit even when every character is JSON-escaped (six bytes each)."""
 
 
 def load_api_key(environ: MutableMapping[str, str] | None = None) -> str | None:
@@ -47,9 +48,9 @@ def load_api_key(environ: MutableMapping[str, str] | None = None) -> str | None:
         try:
             key = Path(path).read_text(encoding="utf-8").strip()
         except OSError as error:
-            raise ValueError(f"{KEY_FILE_ENV}: cannot read the API key file ({error.strerror})") from None
+            raise ConfigError(f"{KEY_FILE_ENV}: cannot read the API key file ({error.strerror})") from None
         if not key:
-            raise ValueError(f"{KEY_FILE_ENV}: the API key file is empty")
+            raise ConfigError(f"{KEY_FILE_ENV}: the API key file is empty")
         return key
     return None
 

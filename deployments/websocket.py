@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,34 +20,27 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from blocks.errors import InputError
+from blocks.errors import InputError, first_problem
 from blocks.options import SynthesisOptions, VoiceOptions
 from blocks.ssml_stream import SsmlTextStream
 from blocks.text_stream import TextStream
-from deployments.api import ApiError, error_body
+from deployments.api import error_body
 from deployments.audio import SAMPLE_FORMATS
+from deployments.errors import NORMAL, POLICY, SERVER_ERROR, TRY_LATER, answer_for, param_of
+from deployments.lifecycle import Lifecycle, request_id
 from deployments.security import SUBPROTOCOL_PREFIX
-from deployments.text_synthesis import IDLE, TextSynthesis
+from deployments.served_text_stream import IDLE, ServedTextStream
 
 if TYPE_CHECKING:
     from deployments.ingress import Ingress
-    from deployments.models import ServedModel
+    from deployments.served_addons import ServedAddon
 
-log = logging.getLogger("ray.serve")
-
-NORMAL = 1000
 UNSUPPORTED = 1003
 """A binary frame from the client."""
 INVALID_DATA = 1007
 """A frame that is not UTF-8 JSON."""
-POLICY = 1008
-"""Out of order (text before ``start``, a second ``start``), an unknown type, a bad field or API key,
-or a client that stopped reading."""
 TOO_BIG = 1009
 """A frame over ``max_frame_bytes``."""
-SERVER_ERROR = 1011
-TRY_LATER = 1013
-"""More sockets than ``max_sockets``."""
 
 
 class Start(VoiceOptions):
@@ -56,10 +48,15 @@ class Start(VoiceOptions):
 
     type: Literal["start"]
     model: str | None = None
+    """The addon (default: the first served)."""
     voice: str = "default"
+    """The addon's voice."""
     sample_format: Literal["s16le", "f32le"] = "s16le"
+    """Encoding of the binary audio frames."""
     text_type: Literal["text", "ssml"] = "text"
     """``ssml``: the text is SSML, one ``<speak>`` document per ``flush`` (and one before ``end``)."""
+    request_id: str | None = None
+    """The socket's request id in every log line (default: the upgrade request's ``X-Request-ID``, or a new one)."""
 
     def options(self) -> SynthesisOptions:
         return SynthesisOptions(**self.model_dump(include=set(VoiceOptions.model_fields)))
@@ -83,6 +80,13 @@ class Refused(Exception):
                  kind: str = "invalid_request_error") -> None:
         super().__init__(message)
         self.code, self.message, self.param, self.kind = code, message, param, kind
+
+    @classmethod
+    def of(cls, error: BaseException) -> Refused:
+        """The refusal the error table gives ``error``."""
+        answer = answer_for(error)
+        message = str(error) if answer.status < 500 else f"{type(error).__name__}: {error}"
+        return cls(answer.close_code, message, param_of(error), answer.kind)
 
 
 def parse(message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
@@ -110,23 +114,23 @@ def validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "message"
-        raise Refused(POLICY, f"{data['type']}: {where}: {first['msg']}", where) from None
+        problem = first_problem(error, root="")
+        raise Refused(POLICY, f"{data['type']}: {problem}", problem.field or "message") from None
 
 
 class Socket:
     """One client's conversation: a TextStream, the Synthesis that speaks it, and a writer task."""
 
-    def __init__(self, ingress: Ingress, websocket: WebSocket) -> None:
+    def __init__(self, ingress: Ingress, websocket: WebSocket, request_id: str) -> None:
         self.ingress = ingress
         self.config = ingress.config
         self.ws = websocket
+        self.lifecycle = Lifecycle(request_id, "ws")
         self.send_lock = asyncio.Lock()
         self.stream: TextStream | None = None
-        self.synthesis: TextSynthesis | None = None
+        self.synthesis: ServedTextStream | None = None
         self.writer: asyncio.Task[None] | None = None
-        self.model: ServedModel | None = None
+        self.model: ServedAddon | None = None
         self.variant = ""
         self.pack: Any = None
         self.sent = 0
@@ -156,15 +160,24 @@ class Socket:
             sockets.add(self)
             await self._receive()
         except Refused as refused:
+            self.lifecycle.abort("invalid" if refused.code == POLICY else "refused", refused.message)
             await self._refuse(refused)
         except (WebSocketDisconnect, RuntimeError):  # the client left (or the socket closed after its end)
             if self.outcome != "ok":
                 self.outcome = "cancelled"
+                self.lifecycle.abort("client_gone")
         finally:
             sockets.discard(self)
             await self._stop()
             if self.variant:
                 self.ingress.metrics.outcome(self.variant, "ws", self.outcome)
+
+    async def shutdown(self) -> None:
+        """The replica is stopping: end the socket's synthesis and close it (1001, going away)."""
+        self.lifecycle.abort("shutdown", "the replica is stopping")
+        await self._stop()
+        with contextlib.suppress(Exception):
+            await self.ws.close(1001, "the service is stopping")
 
     async def _receive(self) -> None:
         while True:
@@ -188,29 +201,36 @@ class Socket:
                 raise Refused(POLICY, f"unknown message type {kind!r}; valid: start, text, flush, clear, end", "type")
 
     async def _start(self, start: Start) -> None:
+        if start.request_id is not None:
+            self.lifecycle.request_id = request_id(start.request_id)
+        self.lifecycle.model, self.lifecycle.voice = start.model or "", start.voice
+        self.lifecycle.started = time.perf_counter()
+        self.lifecycle.open()
         try:
             model = self.ingress.models.get(start.model)
-        except ApiError as error:
-            raise Refused(POLICY, error.message, error.param) from None
-        if start.voice not in model.addon.config.voices:
-            raise Refused(POLICY, f"voice {start.voice!r} is not one of {model.addon.config.voices}", "voice")
+            if start.voice not in model.addon.config.voices:
+                raise InputError(f"voice {start.voice!r} is not one of {model.addon.config.voices}", "voice")
+        except InputError as error:
+            raise Refused.of(error) from None
         self.model = model
         self.variant = model.router.choose(self.ws.headers.get("x-voxstack-client"))
         options = start.options()
-        self.stream = (SsmlTextStream(model.addon, model.frontend, options) if start.text_type == "ssml"
-                       else TextStream(model.addon, model.frontend, options, speculate=True))
+        rid = self.lifecycle.request_id
+        self.stream = (SsmlTextStream(model.addon, model.frontend, options, rid) if start.text_type == "ssml"
+                       else TextStream(model.addon, model.frontend, options, rid, speculate=True))
         self.pack = SAMPLE_FORMATS[start.sample_format]
         await self._send_json({"type": "start", "model": model.name, "variant": self.variant,
                                "sample_rate": model.sample_rate, "sample_format": start.sample_format,
-                               "request_id": self.stream.request_id})
+                               "request_id": rid})
         self._begin()
 
     def _begin(self) -> None:
         """A synthesis of the stream (again, after a clear) and the task that sends its audio."""
         assert self.model is not None and self.stream is not None
         config = self.config
-        self.synthesis = TextSynthesis(self.stream, self.model.encoders[self.variant], self.model.tail,
-                                       config.lookahead, config.socket_deadline_s, config.socket_pace_ahead_s)
+        self.synthesis = ServedTextStream(self.stream, self.model.encoders[self.variant], self.model.tail,
+                                          config.lookahead, config.socket_deadline_s, self.lifecycle,
+                                          config.socket_pace_ahead_s)
         self.writer = asyncio.create_task(self._write(self.synthesis))
 
     async def _feed(self, change: Callable[..., None], *args: Any) -> None:
@@ -261,7 +281,7 @@ class Socket:
         if self.synthesis is not None:
             await self.synthesis.close()
 
-    async def _write(self, synthesis: TextSynthesis) -> None:
+    async def _write(self, synthesis: ServedTextStream) -> None:
         """Send the synthesis' audio and marks; the socket's end when the stream ends."""
         try:
             async for piece in synthesis:
@@ -271,24 +291,30 @@ class Socket:
                 await self.unheld.wait()  # a speculative first sentence's audio waits for its confirmation
                 await self._flushed(piece.utterance)
                 if piece.marks:
-                    await self._send_json({"type": "marks", "marks": piece.marks})
+                    await self._send_json({"type": "marks", "marks": [mark.as_json() for mark in piece.marks]})
                 await self._send(self.pack(piece.samples))
+                self.lifecycle.audio_started()
                 self.sent += int(piece.samples.shape[0])
                 self._measure(piece.utterance)
             await self._flushed(None)
             await self._send_json({"type": "end", "samples": self.sent,
                                    "seconds": round(self.sent / synthesis.session.sample_rate, 4)})
             self.outcome = "ok"
+            self.lifecycle.end(self.sent / synthesis.session.sample_rate)
             await self.ws.close(NORMAL)
         except asyncio.CancelledError:
             raise
         except Refused as refused:
+            self.lifecycle.abort("client_gone" if refused.code == POLICY else "error", refused.message)
             await self._refuse(refused)
         except (WebSocketDisconnect, RuntimeError):
             self.outcome = "cancelled"
+            self.lifecycle.abort("client_gone")
         except Exception as error:
-            kind = "invalid_request_error" if isinstance(error, InputError) else "server_error"
-            await self._refuse(Refused(SERVER_ERROR, f"{type(error).__name__}: {error}", None, kind))
+            self.lifecycle.abort(answer_for(error).reason, f"{type(error).__name__}: {error}")  # type: ignore[arg-type]
+            refused = Refused.of(error)
+            refused.code = SERVER_ERROR  # the stream is past its start: whatever failed, the socket ends
+            await self._refuse(refused)
 
     def _measure(self, utterance: int) -> None:
         """Metrics as ``/v1/stream`` records them, tagged ``endpoint="ws"``: first audio from the frame that

@@ -25,6 +25,7 @@ import json
 import logging
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
 
+from blocks.errors import InputError, ServiceError
+from deployments.errors import answer_for
 from deployments.security import load_api_key
 
 log = logging.getLogger("voxstack.wyoming")
@@ -61,6 +64,14 @@ class Voice:
     language: str
     sample_rate: int
     description: str
+
+
+class RemoteError(ServiceError):
+    """The service answered a request with an error; ``kind`` is its error type (the Wyoming code)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class Service:
@@ -99,18 +110,20 @@ class Service:
             found = [v for v in voices if v.language.lower().startswith(str(wanted.language).lower().replace("-", "_"))]
         if not found:
             asked = wanted.name if wanted.name is not None else f"language {wanted.language}"
-            raise LookupError(f"no voice {asked!r}; voices: {[v.name for v in voices]}")
+            raise InputError(f"no voice {asked!r}; voices: {[v.name for v in voices]}", "voice")
         return found[0]
 
-    async def open(self, voice: Voice, sentences: bool) -> ClientConnection:
-        """A socket that speaks ``voice`` (``start`` sent); ``sentences``: with sentence marks.
+    async def open(self, voice: Voice, sentences: bool, request_id: str) -> ClientConnection:
+        """A socket that speaks ``voice`` (``start`` sent, with ``request_id``); ``sentences``: with sentence
+        marks.
 
         It is the spare opened ahead when that one is still open, else a new one; either way the next
         request's spare is opened now."""
         ws = await self._take_spare() or await self._connect()
         self.prepare()
         marks = ["sentence"] if sentences else []
-        await ws.send(json.dumps({"type": "start", "model": voice.name, "sample_format": "s16le", "marks": marks}))
+        await ws.send(json.dumps({"type": "start", "model": voice.name, "sample_format": "s16le", "marks": marks,
+                                  "request_id": request_id}))
         return ws
 
     def prepare(self) -> None:
@@ -166,6 +179,8 @@ class Handler(AsyncEventHandler):
         self.socket: ClientConnection | None = None
         self.pump: asyncio.Task[None] | None = None
         self.streaming = False
+        self.request_id = ""
+        """The id of the request in progress (the service logs under it too)."""
 
     async def run(self) -> None:
         """Events until the client leaves; a malformed one is answered with an error, the connection kept."""
@@ -204,10 +219,12 @@ class Handler(AsyncEventHandler):
         try:
             await self._handle(event)
         except Exception as error:  # answered; the connection stays up
-            log.warning("wyoming %s failed: %s: %s", event.type, type(error).__name__, error)
+            log.warning("wyoming %s failed (request %s): %s: %s", event.type, self.request_id, type(error).__name__,
+                        error)
             await self._stop_socket()
             self.streaming = False
-            await self._write(Error(text=f"{type(error).__name__}: {error}", code=type(error).__name__).event())
+            code = error.kind if isinstance(error, RemoteError) else answer_for(error).kind
+            await self._write(Error(text=f"{type(error).__name__}: {error}", code=code).event())
         return True
 
     async def _handle(self, event: Event) -> None:
@@ -239,8 +256,10 @@ class Handler(AsyncEventHandler):
     async def _begin(self, wanted: SynthesizeVoice | None, sentences: bool) -> None:
         """Open the service socket and start relaying its audio (``sentences``: each sentence's audio
         between its own ``audio-start`` and ``audio-stop``, as in a stream)."""
+        self.request_id = uuid.uuid4().hex
         voice = await self.service.voice(wanted)
-        self.socket = await self.service.open(voice, sentences)
+        log.info("wyoming request %s for voice %s", self.request_id, voice.name)
+        self.socket = await self.service.open(voice, sentences, self.request_id)
         self.pump = asyncio.create_task(self._relay(self.socket, voice))
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -281,8 +300,8 @@ class Handler(AsyncEventHandler):
                 await self._write(AudioStop(timestamp=timestamp).event())
                 return
             elif record["type"] == "error":
-                raise RuntimeError(record["error"]["message"])
-        raise ConnectionError("the service closed the stream before its end")
+                raise RemoteError(record["error"]["message"], record["error"].get("type") or "server_error")
+        raise ServiceError("the service closed the stream before its end")
 
     async def _stop_socket(self) -> None:
         if self.pump is not None:

@@ -156,24 +156,17 @@ def image_size(tag: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("build", "test"):
-        command = commands.add_parser(name)
-        command.add_argument("--tag", required=True, help="image name, e.g. voxstack:0.1.0")
-        command.add_argument("--base", default=os.environ.get("IMAGE_BASE") or None,
-                             help="base image (default: the Containerfile's; test makes a Debian one if it "
-                                  "cannot be pulled)")
-    commands.choices["build"].add_argument("--variant", default="cpu", choices=["cpu", "gpu", "neuron"])
-    commands.choices["build"].add_argument("--network", default=None, help="docker build --network")
+    command = commands.add_parser("build")
+    command.add_argument("--tag", required=True, help="image name, e.g. voxstack:0.1.0")
+    command.add_argument("--base", default=os.environ.get("IMAGE_BASE") or None,
+                         help="base image (default: the Containerfile's)")
+    command.add_argument("--variant", default="cpu", choices=["cpu", "gpu", "neuron"])
+    command.add_argument("--network", default=None, help="docker build --network")
     args = parser.parse_args(argv)
     try:
-        if args.command == "build":
-            if shutil.which(os.environ.get("DOCKER", "docker")) is None:
-                raise ImageError("docker is not installed (Debian: apt-get install docker.io)")
-            build(args.tag, args.variant, args.base, args.network)
-        else:
-            from image_test import run_image_test
-
-            run_image_test(args.tag, args.base)
+        if shutil.which(os.environ.get("DOCKER", "docker")) is None:
+            raise ImageError("docker is not installed (Debian: apt-get install docker.io)")
+        build(args.tag, args.variant, args.base, args.network)
     except ImageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ at all under its own entrypoint (it must start, turn healthy and synthesize with
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
@@ -298,3 +299,21 @@ def run_image_test(tag: str, base: str | None) -> None:
             _remove(HOST_RUN)
             _remove(OFFLINE_RUN)
     print("image-test passed:\n  " + "\n  ".join(findings), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", required=True, help="image name, e.g. voxstack:0.1.0")
+    parser.add_argument("--base", default=os.environ.get("IMAGE_BASE") or None,
+                        help="base image (default: the Containerfile's, or a local Debian one if it cannot be pulled)")
+    args = parser.parse_args(argv)
+    try:
+        run_image_test(args.tag, args.base)
+    except ImageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from blocks import load_addon
-from blocks.addon import Addon, addon_path
-from blocks.spec import parse_stack
+from blocks.addon import addon_path
 from blocks.voice import Voice
 
 NOISE_OFF = {"noise_scale": 0.0, "noise_w": 0.0}
@@ -23,11 +22,10 @@ def snr_db(test: np.ndarray, reference: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / max(error, 1e-30)))
 
 
-def voice_with_stack(name: str, stack: list) -> Voice:
-    """The addon ``name`` rebuilt with another stack (same networks and config)."""
-    addon = Addon(addon_path(name))
-    addon.stack_nodes = parse_stack(stack)
-    return addon.voice()
+def voice_with_stack(name: str, stack: list, warm_up: bool = True) -> Voice:
+    """The addon ``name`` rebuilt with another stack (same networks and config); ``warm_up=False`` leaves
+    its blocks untouched until the test runs them (e.g. statistics that count from zero)."""
+    return Voice.load(name, overrides={"stack": stack}, warm_up=warm_up)
 
 
 def bare_stack(name: str) -> list:

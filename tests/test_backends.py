@@ -11,7 +11,7 @@ import torch
 
 from blocks.backends import load_network
 from blocks.config import BackendConfig, NetworkConfig, TensorSpec
-from blocks.errors import NetworkLoadError
+from blocks.errors import DeviceUnavailable, NetworkLoadError
 
 
 class Smooth(torch.nn.Module):
@@ -82,7 +82,7 @@ def test_cuda_is_used_when_present_and_refused_clearly_when_absent(tmp_path: Pat
     if torch.cuda.is_available():
         assert load_network("smooth", config("net.pt", "torchscript"), path, cuda).device == "cuda"
     else:
-        with pytest.raises(RuntimeError, match="no CUDA device"):
+        with pytest.raises(DeviceUnavailable, match="no CUDA device"):
             load_network("smooth", config("net.pt", "torchscript"), path, cuda)
 
 

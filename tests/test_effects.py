@@ -38,13 +38,13 @@ def test_fade_ramps_the_ends_only_whatever_the_chunk_size(voice):
 
 def test_effects_and_diagnostics_in_a_real_stack():
     stack = [*bare_stack("piper-joe"), {"type": "Gain", "db": -6.0}, {"type": "ChunkStats", "label": "out"}]
-    quiet = voice_with_stack("piper-joe", stack)
+    quiet = voice_with_stack("piper-joe", stack, warm_up=False)
     plain = voice_with_stack("piper-joe", bare_stack("piper-joe"))
     text = "Quiet please."
     a = quiet.synthesize(text, **NOISE_OFF).audio
     b = plain.synthesize(text, **NOISE_OFF).audio
     np.testing.assert_allclose(a, b * np.float32(10 ** (-6 / 20)), atol=1e-6)
-    stats = quiet.blocks[-1]
+    stats = quiet.engine.blocks[-1]
     assert isinstance(stats, ChunkStats)
     assert stats.stats.elements == a.shape[0] and stats.stats.chunks >= 1
     assert abs(stats.stats.rms - float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))) < 1e-6
@@ -57,6 +57,6 @@ def test_stats_can_watch_frames_inside_a_nested_stack():
     inner.insert(1, {"type": "ChunkStats", "label": "latent"})
     voice = voice_with_stack("piper-joe", stack)
     voice.synthesize("Frames.", **NOISE_OFF)
-    stats = voice.blocks[0].streamable_block.stack[1]
+    stats = voice.engine.blocks[0].stack[1]
     assert stats.stats.elements % 192 == 0 and stats.stats.elements > 0
     assert parse_stack(stack)

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from blocks import load_addon
+from blocks import controls, load_addon
 from blocks.addon import Addon, addon_path
 from blocks.backends import load_network
 from blocks.backends.base import Network, Tally
 from blocks.backends.batching import BatchingNetwork
 from blocks.backends.compile import compile_fixed, is_current
 from blocks.backends.fixed import FixedShapeNetwork
-from blocks.components.frontend import Utterance
 from blocks.components.text import Span
 from blocks.config import BackendConfig, BatchConfig, NetworkConfig, TensorSpec
 from blocks.core import Request
-from blocks.errors import InputError
+from blocks.errors import DeviceUnavailable, InputError
+from blocks.utterance import Utterance
 from tests.conftest import NOISE_OFF, snr_db
 
 FIXED = {"backend": {"profile": "fixed"}}
@@ -88,11 +88,14 @@ def test_shorter_than_the_largest_bucket_matches_dynamic(voice, fixed_voice):
 def test_exactly_the_largest_bucket_matches_dynamic(voice, fixed_voice):
     largest = fixed_voice.addon.max_sequence_length()
     ids = ids_of_length(voice, largest)
-    utterance = Utterance(Span(0, 1, "x"), ids)
+    utterance = Utterance(Span(0, 1, "x"), tuple(ids))
     outputs = []
     for v in (voice, fixed_voice):
-        tensors = {**utterance.tensors(), "scales": np.asarray([0.0, 1.0, 0.0], np.float32)}
-        outputs.append(np.concatenate([c.data for c in v.run(tensors, Request(**NOISE_OFF))]))
+        tensors = {**utterance.tensors(), "scales": np.asarray([0.0, 1.0, 0.0], np.float32),
+                   **controls.neutral(len(ids))}
+        request = Request(**NOISE_OFF)
+        encoded = v.engine.encode(tensors, request)
+        outputs.append(np.concatenate([c.data for c in v.engine.stream(encoded.tensors, request)]))
     assert snr_db(outputs[1], outputs[0]) >= 50
 
 
@@ -111,7 +114,7 @@ def test_a_sentence_past_the_largest_bucket_is_split_at_clauses(fixed_voice):
     assert result.seconds > 20
     encoder_calls = [s for r in recorded["encoders"] for s in r.shapes]
     assert len(encoder_calls) >= 2
-    words = [m["value"] for m in result.marks if m["type"] == "word"]
+    words = [m.value for m in result.marks if m.type == "word"]
     assert len(words) == 12 * 9
 
 
@@ -140,7 +143,7 @@ def test_neuron_adapter_refuses_without_torch_neuronx(tmp_path: Path):
     path = tmp_path / "net.pt"
     torch.jit.save(torch.jit.script(torch.nn.Identity()), path)
     config = NetworkConfig(file="net.pt", format="torchscript", inputs=[TensorSpec(name="x")], outputs=["y"])
-    with pytest.raises(RuntimeError, match="torch_neuronx is not importable"):
+    with pytest.raises(DeviceUnavailable, match="torch_neuronx is not importable"):
         load_network("net", config, path, BackendConfig(kind="neuron", profile="fixed"))
 
 

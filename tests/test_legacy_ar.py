@@ -9,7 +9,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from blocks import load_addon
+from blocks import controls, load_addon
 from blocks.addon import addon_path
 from blocks.core import Chunk, Request, Tensors
 from blocks.voice import Voice
@@ -45,8 +45,8 @@ def encode(voice: Voice, text: str) -> tuple[Tensors, Request]:
     request = Request(**NOISE_OFF)
     tensors = utterance.tensors()
     tensors["scales"] = np.asarray([0.0, 1.0, 0.0], np.float32)
-    tensors.update(voice.blocks[0].sequence_block.run(tensors, request))
-    return tensors, request
+    tensors.update(controls.neutral(len(utterance.ids)))
+    return voice.engine.encode(tensors, request).tensors, request
 
 
 def teacher_frames(teacher: Voice, text: str) -> np.ndarray:
@@ -59,14 +59,14 @@ def teacher_frames(teacher: Voice, text: str) -> np.ndarray:
 def decode(voice: Voice, text: str) -> tuple[list[Chunk], Tensors]:
     """AttentionDecoder chunks and the tensors it left."""
     tensors, request = encode(voice, text)
-    decoder = voice.blocks[0].streamable_block
+    decoder = voice.engine.blocks[0]
     return list(decoder.stream(None, tensors, request)), tensors
 
 
 def test_first_frames_arrive_before_decoding_ends(ar):
     chunks, _ = decode(ar, HELD_OUT[0])
     assert len(chunks) > 1 and not chunks[0].last and chunks[-1].last
-    assert chunks[0].meta["steps"] < chunks[-1].meta["steps"] / 4
+    assert chunks[0].meta.steps < chunks[-1].meta.steps / 4
     assert [c.start for c in chunks] == list(np.cumsum([0] + [c.length for c in chunks[:-1]]))
 
 
@@ -75,7 +75,7 @@ def test_stops_on_the_stop_token_near_the_teachers_length(ar, voice, text):
     chunks, tensors = decode(ar, text)
     teacher = teacher_frames(voice, text)
     frames = sum(c.length for c in chunks)
-    assert chunks[-1].meta["stopped"]
+    assert chunks[-1].meta.stopped
     assert abs(np.log(frames / teacher.shape[1])) < 0.15, (frames, teacher.shape[1])
     assert tensors["attention_durations"].sum() == frames
     assert "durations" not in tensors  # the teacher's durations do not time this model
@@ -102,7 +102,7 @@ def test_cancelling_stops_the_loop(ar):
     tensors, request = encode(ar, HELD_OUT[0])
     seen: list[Chunk] = []
     request.cancelled = lambda: bool(seen)
-    for chunk in ar.blocks[0].streamable_block.stream(None, tensors, request):
+    for chunk in ar.engine.blocks[0].stream(None, tensors, request):
         seen.append(chunk)
     assert len(seen) == 1 and not seen[0].last
     assert "attention_durations" not in tensors
@@ -116,8 +116,8 @@ def test_audio_is_speech_like_beside_piper_joe(ar, voice, text):
     assert abs(metrics.rms_db(ours.audio) - metrics.rms_db(theirs.audio)) < 3.0
     flat_ours, flat_theirs = metrics.flatness(ours.audio), metrics.flatness(theirs.audio)
     assert flat_ours < 0.05 and abs(np.log(flat_ours / flat_theirs)) < np.log(2.0), (flat_ours, flat_theirs)
-    words = [m["value"] for m in ours.marks if m["type"] == "word"]
-    assert words == [m["value"] for m in theirs.marks if m["type"] == "word"]
+    words = [m.value for m in ours.marks if m.type == "word"]
+    assert words == [m.value for m in theirs.marks if m.type == "word"]
 
 
 def test_loads_beside_piper_joe_with_its_own_files(ar, voice):

@@ -29,7 +29,7 @@ def test_nested_stacks_stream_the_same_audio_as_the_flat_stack():
 
 def test_legacy_ar_streams_through_its_nested_universal_vocoder():
     voice = load_addon("legacy-ar")
-    assert isinstance(voice.blocks[1], StreamableStack)
-    assert [b.type_name for b in voice.blocks[1].stack] == ["Decoder", "Vocoder"]
+    assert isinstance(voice.engine.blocks[1], StreamableStack)
+    assert [b.type_name for b in voice.engine.blocks[1].stack] == ["Decoder", "Vocoder"]
     chunks = list(voice.stream("The universal vocoder is a nested stack."))
     assert len(chunks) > 1 and sum(c.samples.shape[0] for c in chunks) > voice.sample_rate

@@ -81,4 +81,4 @@ def test_synthesize_returns_audio_and_marks(voice):
     assert result.sample_rate == 22050
     assert result.audio.dtype == np.float32
     assert 0.8 < result.seconds < 4
-    assert [m["value"] for m in result.marks if m["type"] == "word"] == ["Good", "morning", "Good", "night"]
+    assert [m.value for m in result.marks if m.type == "word"] == ["Good", "morning", "Good", "night"]

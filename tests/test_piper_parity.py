@@ -63,7 +63,7 @@ def piper_ids(text: str) -> list[list[int]]:
 
 
 def our_ids(voice, text: str) -> list[list[int]]:
-    return [voice.frontend.phonemize(span).ids for span in voice.frontend.split(voice.frontend.check(text))]
+    return [list(voice.frontend.phonemize(span).ids) for span in voice.frontend.split(voice.frontend.check(text))]
 
 
 @pytest.fixture(scope="module")

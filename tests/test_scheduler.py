@@ -36,12 +36,13 @@ def test_no_more_than_slots_steps_run_at_once() -> None:
     scheduler = DeadlineScheduler(slots=2)
     running, peak = [0], [0]
     lock = threading.Lock()
+    pair = threading.Barrier(2, timeout=10)  # each step waits for a second one to run beside it
 
     def step() -> None:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.01)
+        pair.wait()
         with lock:
             running[0] -= 1
 

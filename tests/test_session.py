@@ -16,7 +16,7 @@ TEXT = "Hello there, my friend. Dr. Smith paid $42.50 at 9:30 today! Is that so?
 
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory: pytest.TempPathFactory) -> Voice:
-    return fake_addon(tmp_path_factory.mktemp("fake") / "fake").voice()
+    return Voice(fake_addon(tmp_path_factory.mktemp("fake") / "fake"))
 
 
 def test_chunked_audio_equals_whole_utterance_audio(fake: Voice) -> None:
@@ -43,12 +43,12 @@ def test_chunk_offsets_are_contiguous_and_only_the_final_chunk_is_last(fake: Voi
 
 def test_marks_cover_every_word_in_time_order(fake: Voice) -> None:
     result = fake.synthesize(TEXT, marks=("sentence", "word"))
-    words = [m for m in result.marks if m["type"] == "word"]
-    said = [TEXT.encode()[m["start"]:m["end"]].decode() for m in words]
-    assert said == [m["value"] for m in words]
+    words = [m for m in result.marks if m.type == "word"]
+    said = [TEXT.encode()[m.start:m.end].decode() for m in words]
+    assert said == [m.value for m in words]
     assert said[:4] == ["Hello", "there", "my", "friend"]
-    assert [m["time"] for m in result.marks] == sorted(m["time"] for m in result.marks)
-    assert result.marks[-1]["time"] < result.seconds * 1000
+    assert [m.time for m in result.marks] == sorted(m.time for m in result.marks)
+    assert result.marks[-1].time < result.seconds * 1000
 
 
 def test_a_sentence_is_one_utterance_abbreviations_do_not_end_it(fake: Voice) -> None:
@@ -59,7 +59,7 @@ def test_a_sentence_is_one_utterance_abbreviations_do_not_end_it(fake: Voice) ->
 
 
 def test_over_the_limit_a_sentence_is_split_at_the_clause_nearest_its_middle(tmp_path) -> None:
-    voice = fake_addon(tmp_path / "fake", limit=60).voice()
+    voice = Voice(fake_addon(tmp_path / "fake", limit=60))
     text = "One two three four, five six seven eight, nine ten eleven twelve, and thirteen fourteen fifteen."
     session = voice.session(text, SynthesisOptions())
     jobs = list(session.jobs())
@@ -72,7 +72,7 @@ def test_over_the_limit_a_sentence_is_split_at_the_clause_nearest_its_middle(tmp
 
 
 def test_a_word_longer_than_the_limit_is_a_clear_error(tmp_path) -> None:
-    voice = fake_addon(tmp_path / "fake", limit=24).voice()
+    voice = Voice(fake_addon(tmp_path / "fake", limit=24))
     with pytest.raises(InputError, match="takes at most 24"):
         voice.synthesize("Say supercalifragilisticexpialidocious now.")
 

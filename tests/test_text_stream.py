@@ -69,18 +69,16 @@ def _speak(voice: Voice, session: Session) -> list:
     """The audio pieces of the session's jobs, run through the voice's stack as ``Voice.stream`` runs them."""
     pieces = []
     for job in session.jobs():
-        tensors = job.tensors()
-        track = session.track(job, tensors)
-        pieces += [track.piece(chunk) for chunk in voice.run(tensors, job.request(tally=session.tally))]
+        pieces += list(voice.utterance(session, job))
     return pieces
 
 
 def test_marks_count_bytes_into_every_fragment_received(voice: Voice) -> None:
     stream = stream_of(voice, ["Café ", "crème. ", "Naïve idea."])
     pieces = _speak(voice, stream)
-    words = [m for p in pieces for m in p.marks if m["type"] == "word"]
+    words = [m for p in pieces for m in p.marks if m.type == "word"]
     raw = stream.text.encode()
-    assert [raw[m["start"]:m["end"]].decode() for m in words] == ["Café", "crème", "Naïve", "idea"]
+    assert [raw[m.start:m.end].decode() for m in words] == ["Café", "crème", "Naïve", "idea"]
 
 
 def test_flush_speaks_the_buffer_and_clear_drops_it(voice: Voice) -> None:

@@ -12,6 +12,15 @@ import numpy as np
 from blocks.config import BackendConfig, NetworkConfig
 
 
+@dataclass(frozen=True)
+class TallyCounts:
+    """A tally's counts as a plain record (what crosses processes)."""
+
+    real: int = 0
+    padded: int = 0
+    calls: int = 0
+
+
 @dataclass
 class Tally:
     """Elements a request's network calls carried: real ones, and padding added for fixed shapes."""
@@ -27,17 +36,21 @@ class Tally:
             self.padded += padded
             self.calls += 1
 
-    def merge(self, real: int, padded: int, calls: int) -> None:
+    def merge(self, counts: TallyCounts) -> None:
         """Add another tally's counts (e.g. a serving stage's)."""
         with self.lock:
-            self.real += real
-            self.padded += padded
-            self.calls += calls
+            self.real += counts.real
+            self.padded += counts.padded
+            self.calls += counts.calls
 
-    def since(self, before: Tally) -> Tally:
+    def counts(self) -> TallyCounts:
+        with self.lock:
+            return TallyCounts(self.real, self.padded, self.calls)
+
+    def since(self, before: Tally) -> TallyCounts:
         """What was added since ``before`` (a snapshot this call then moves forward)."""
         with self.lock:
-            delta = Tally(self.real - before.real, self.padded - before.padded, self.calls - before.calls)
+            delta = TallyCounts(self.real - before.real, self.padded - before.padded, self.calls - before.calls)
             before.real, before.padded, before.calls = self.real, self.padded, self.calls
         return delta
 
@@ -73,6 +86,9 @@ class Network(abc.ABC):
 
     def warm_up(self) -> None:  # noqa: B027 - optional hook, nothing to do for dynamic shapes
         """Run every shape this network will see once (fixed shapes: each bucket)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most networks start no thread
+        """Stop any thread this network started (a batching worker); it may not run after."""
 
     def describe(self) -> str:
         return f"{self.name}: {self.config.format} on {self.device} ({self.path.name})"

@@ -9,65 +9,41 @@ Loading reads the manifest; it never compiles on the request path.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from blocks.backends.manifest import Artefacts, profile_key, write_manifest
 from blocks.config import FixedNetworkProfile, NetworkConfig
 from blocks.errors import AddonError
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
 
-MANIFEST = "manifest.json"
-
-
 def artefact_folder(addon: Addon) -> Path:
     if addon.config.fixed_profile is None:
-        raise ValueError(f"addon {addon.name!r} has no fixed_profile")
+        raise AddonError(f"addon {addon.name!r} has no fixed_profile")
     return addon.resolve(addon.config.fixed_profile.artefacts)
-
-
-def read_manifest(addon: Addon) -> dict[str, dict[str, str]]:
-    """Network -> size -> artefact file (relative to the addon folder), for the current profile only."""
-    path = artefact_folder(addon) / MANIFEST
-    hint = f"build them once with: voxstack addons compile {addon.name} --profile fixed"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"addon {addon.name!r}: fixed-shape artefacts are missing ({path.relative_to(addon.folder)}); {hint}"
-        )
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("profile") != _profile_key(addon):
-        raise FileNotFoundError(f"addon {addon.name!r}: fixed-shape artefacts are stale (the profile changed); {hint}")
-    return manifest["networks"]
 
 
 def is_current(addon: Addon) -> bool:
     """True when the artefacts on disk were compiled for the addon's present profile."""
     try:
-        read_manifest(addon)
-    except FileNotFoundError:
+        addon.fixed_artefacts()
+    except AddonError:
         return False
     return True
 
 
-def _profile_key(addon: Addon) -> dict:
-    profile = addon.config.fixed_profile
-    if profile is None:
-        raise AddonError(f"addon {addon.name!r} has no fixed_profile to compile")
-    return {"profile": profile.model_dump(), "backend": addon.config.backend.kind}
-
-
-def compile_fixed(addon: Addon) -> dict[str, dict[str, str]]:
+def compile_fixed(addon: Addon) -> Artefacts:
     """Write every static artefact of the addon's fixed profile and the manifest; return the manifest."""
     profile = addon.config.fixed_profile
     if profile is None:
-        raise ValueError(f"addon {addon.name!r} has no fixed_profile to compile")
+        raise AddonError(f"addon {addon.name!r} has no fixed_profile to compile")
     folder = artefact_folder(addon)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, dict[str, str]] = {}
+    manifest: Artefacts = {}
     for name, shapes in profile.networks.items():
         config = addon.config.networks[name]
         source = addon.resolve(config.file)
@@ -80,8 +56,7 @@ def compile_fixed(addon: Addon) -> dict[str, dict[str, str]]:
                 target = folder / f"{name}.{size}.pt"
                 _static_torch(addon, name, target, config, shapes, size)
             manifest[name][str(size)] = str(target.relative_to(addon.folder))
-    record = {"profile": _profile_key(addon), "networks": manifest}
-    (folder / MANIFEST).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    write_manifest(folder, profile_key(profile, addon.config.backend.kind), manifest)
     return manifest
 
 

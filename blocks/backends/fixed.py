@@ -11,7 +11,7 @@ import numpy as np
 
 from blocks.backends.base import Network, Tally
 from blocks.config import FixedNetworkProfile
-from blocks.errors import ShapeError
+from blocks.errors import AddonError, ShapeError
 
 
 class FixedShapeNetwork(Network):
@@ -24,7 +24,7 @@ class FixedShapeNetwork(Network):
         self.profile = profile
         self.axes = {s.name: len(s.shape) - 1 for s in first.config.inputs if s.shape and s.shape[-1] == profile.dim}
         if not self.axes:
-            raise ValueError(f"network {self.name!r}: no input has {profile.dim!r} as its last dim")
+            raise AddonError(f"network {self.name!r}: no input has {profile.dim!r} as its last dim")
         self.fixed_window = profile.sizes[-1] if window else None
 
     @property
@@ -71,6 +71,10 @@ class FixedShapeNetwork(Network):
                 integer = np.issubdtype(np.dtype(spec.dtype), np.integer)
                 feeds[spec.name] = (np.ones if integer else np.zeros)(shape, dtype=spec.dtype)
             network.run(feeds)
+
+    def close(self) -> None:
+        for variant in self.variants.values():
+            variant.close()
 
     def describe(self) -> str:
         return f"{self.name}: fixed {self.profile.dim} in {list(self.variants)} on {self.device}"

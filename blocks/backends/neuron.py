@@ -15,7 +15,7 @@ import numpy as np
 
 from blocks.backends.base import Network, Tally
 from blocks.config import BackendConfig, NetworkConfig
-from blocks.errors import NetworkLoadError
+from blocks.errors import DeviceUnavailable, NetworkLoadError
 
 MISSING = (
     "backend kind 'neuron' needs the AWS Neuron SDK: torch_neuronx is not importable here. "
@@ -29,7 +29,7 @@ def require_neuron() -> Any:
     try:
         import torch_neuronx
     except ImportError as error:
-        raise RuntimeError(MISSING) from error
+        raise DeviceUnavailable(MISSING) from error
     return torch_neuronx
 
 

@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from blocks.backends.base import Network, Tally
 from blocks.config import BackendConfig, NetworkConfig
-from blocks.errors import NetworkLoadError
+from blocks.errors import DeviceUnavailable, NetworkLoadError
 
 
 def providers_for(device: str) -> list[str]:
@@ -19,7 +19,7 @@ def providers_for(device: str) -> list[str]:
     if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     if device == "cuda":
-        raise RuntimeError(
+        raise DeviceUnavailable(
             "device 'cuda' asked for, but onnxruntime has no CUDAExecutionProvider here "
             f"(available: {available}); install onnxruntime-gpu or set device 'cpu'"
         )

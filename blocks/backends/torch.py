@@ -13,13 +13,13 @@ import torch
 
 from blocks.backends.base import Network, Tally
 from blocks.config import BackendConfig, NetworkConfig
-from blocks.errors import NetworkLoadError
+from blocks.errors import DeviceUnavailable, NetworkLoadError
 
 
 def torch_device(device: str) -> torch.device:
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' asked for, but torch sees no CUDA device; set device 'cpu'")
+            raise DeviceUnavailable("device 'cuda' asked for, but torch sees no CUDA device; set device 'cpu'")
         return torch.device("cuda")
     return torch.device("cpu")
 

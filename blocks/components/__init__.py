@@ -1,14 +1,1 @@
-"""Built-in components; importing this package registers them."""
-
-from blocks.components import (  # noqa: F401
-    attention_decoder,
-    customized_encoders,
-    decoder,
-    diagnostics,
-    effects,
-    encoders,
-    frontend,
-    harmonic_vocoder,
-    hibari_frontend,
-    upsampler,
-)
+"""Built-in components (found through blocks.registry, imported when first needed)."""

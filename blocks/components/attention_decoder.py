@@ -6,8 +6,9 @@ a few frames, a stop probability and the next state. State is carried by name: a
 ``frame`` the last frame produced, and every other input is read from the utterance's
 tensors (e.g. the encoder's memory).
 
-Speech marks: the encoder's predicted ``durations`` do not time this model's speech, so they
-are removed. Instead, as it decodes, the block keeps ``token_starts`` in the utterance's tensors:
+Speech marks: the encoder's predicted ``durations`` (if any) do not time this model's speech.
+Instead, as it decodes, the block writes ``token_starts`` in the utterance's tensors, which time the
+marks wherever they exist:
 the first frame whose attention argmax reached each token (attention only moves forward), so
 word marks follow the decoding, a little ahead of the audio. When decoding ends, the frames each
 token got are left as ``attention_durations``.
@@ -27,8 +28,7 @@ from blocks.components.windowed import chunk_sizes
 from blocks.config import AddonConfig, ScheduleConfig
 from blocks.context import BlockContext
 from blocks.contracts import Contract, TensorSpec, network_contract
-from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context
-from blocks.registry import register
+from blocks.core import Chunk, ChunkMeta, Request, StreamableBlock, Tensors, needs_context
 
 
 class AttentionDecoderOptions(BaseModel):
@@ -53,7 +53,6 @@ class AttentionDecoderOptions(BaseModel):
     """Frames per chunk (default: the addon's)."""
 
 
-@register("AttentionDecoder")
 class AttentionDecoder(StreamableBlock):
     """Runs the step network until its stop token (or a step cap), yielding frames as they come."""
 
@@ -91,10 +90,9 @@ class AttentionDecoder(StreamableBlock):
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
         opts = self.options
-        inputs.pop("durations", None)
         state = self.initial_state(inputs)
         fixed = {n: inputs[n] for n in self.network.input_names if n not in state}
-        schedule = request.schedule or opts.schedule or needs_context(self, self.context).schedule
+        schedule = self.schedule_for(request, opts.schedule)
         sizes = chunk_sizes(schedule)
         wanted, position, pending, tokens = next(sizes), 0, [], []
         starts: list[int] = []
@@ -102,7 +100,7 @@ class AttentionDecoder(StreamableBlock):
         length = int(np.shape(inputs[opts.length_input])[-1])
         cap = max(1, min(opts.max_steps, int(length * opts.max_steps_per_token)))
         for step in range(1, cap + 1):
-            if request.cancelled is not None and request.cancelled():
+            if request.cancelled():
                 return
             out = self.network.run({**fixed, **state})
             frames = out[opts.frames_output].astype(np.float32, copy=False)
@@ -128,7 +126,7 @@ class AttentionDecoder(StreamableBlock):
             count = sum(p.shape[-1] for p in pending)
             if last or count >= wanted:
                 data = np.concatenate(pending, axis=-1)
-                meta = {"steps": step, "stopped": stopped}
+                meta = ChunkMeta(steps=step, stopped=stopped)
                 if last and tokens:
                     inputs["attention_durations"] = np.bincount(np.concatenate(tokens), minlength=length)
                 yield Chunk(data, position, last, meta)

@@ -26,7 +26,6 @@ from blocks.config import AddonConfig
 from blocks.context import BlockContext
 from blocks.contracts import Contract
 from blocks.core import Request, SequenceBlock, Tensors, needs_context
-from blocks.registry import register
 
 
 class CustomizedEncodersOptions(BaseModel):
@@ -68,7 +67,6 @@ class _TunedSession:
         return dict(zip(self.outputs, self.session.run(self.outputs, feeds), strict=True))
 
 
-@register("CustomizedEncoders")
 class CustomizedEncoders(SequenceBlock):
     """Runs the encoder networks in order through tuned sessions (drop-in for ``Encoders``)."""
 

@@ -11,7 +11,7 @@ from blocks.components.windowed import windowed
 from blocks.config import ScheduleConfig
 from blocks.context import BlockContext
 from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context, needs_upstream
-from blocks.registry import register
+from blocks.errors import AddonError
 
 
 class FrameNetworkOptions(BaseModel):
@@ -54,7 +54,7 @@ class FrameNetworkBlock(StreamableBlock):
     def _default_network(self, context: BlockContext) -> str:
         found = context.networks_with_role(self.role)
         if len(found) != 1:
-            raise ValueError(
+            raise AddonError(
                 f"{type(self).__name__}: addon {context.name!r} has {len(found)} networks with role "
                 f"{self.role!r} ({found}); name one with the 'network' option"
             )
@@ -70,7 +70,7 @@ class FrameNetworkBlock(StreamableBlock):
             feeds = {name: frames[..., lo:hi, :] for name, lo, hi in pieces}
         if self.has_mask:
             feeds[self.options.mask_input] = np.ones((1, 1, frames.shape[-1]), np.float32)
-        results = self.network.run(feeds, request.tally if request else None)
+        results = self.network.run(feeds, request.tally if request is not None else None)
         if len(self.outputs) == 1:
             return results[self.outputs[0]]
         parts = [results[name] for name in self.outputs]
@@ -80,7 +80,7 @@ class FrameNetworkBlock(StreamableBlock):
         self, upstream: Iterator[Chunk] | None, inputs: Tensors, request: Request
     ) -> Iterator[Chunk]:
         upstream = needs_upstream(self, upstream)
-        schedule = request.schedule or self.options.schedule or needs_context(self, self.context).schedule
+        schedule = self.schedule_for(request, self.options.schedule)
 
         def run(frames: np.ndarray) -> np.ndarray:
             return self.run_frames(frames, request)
@@ -88,7 +88,7 @@ class FrameNetworkBlock(StreamableBlock):
         window = self.network.fixed_window
         room = request.room if schedule.adaptive else None
         for chunk in windowed(upstream, run, schedule, self.options.context, self.samples_per_frame, window, room):
-            if request.cancelled is not None and request.cancelled():
+            if request.cancelled():
                 return
             yield chunk
 
@@ -104,14 +104,12 @@ class FrameNetworkBlock(StreamableBlock):
         return next((d for d in spec.shape[1:2] if isinstance(d, int)), 1)
 
 
-@register("Decoder")
 class Decoder(FrameNetworkBlock):
     """Acoustic frames on demand through the addon's decoder network."""
 
     role = "decoder"
 
 
-@register("Vocoder")
 class Vocoder(FrameNetworkBlock):
     """Frames to audio: chunks of float32 samples, ``hop_length`` per frame."""
 

@@ -10,7 +10,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_upstream
-from blocks.registry import register
 
 log = logging.getLogger("voxstack.diagnostics")
 
@@ -36,7 +35,6 @@ class StatsOptions(BaseModel):
     """Name used in the log lines."""
 
 
-@register("ChunkStats")
 class ChunkStats(StreamableBlock):
     """Logs RMS, peak and non-finite counts of every chunk (frames or samples) at DEBUG.
 

@@ -12,7 +12,6 @@ from blocks import controls
 from blocks.config import AddonConfig
 from blocks.contracts import CONTROL_TENSORS, Contract, TensorSpec
 from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_context, needs_upstream
-from blocks.registry import register
 
 
 class GainOptions(BaseModel):
@@ -23,7 +22,6 @@ class GainOptions(BaseModel):
     """Clip to [-1, 1] after the gain."""
 
 
-@register("Gain")
 class Gain(StreamableBlock):
     """Multiply samples by a fixed gain."""
 
@@ -52,7 +50,6 @@ class FadeOptions(BaseModel):
     inserted at their ids). Needs the encoder's ``durations``."""
 
 
-@register("Fade")
 class Fade(StreamableBlock):
     """Raised-cosine fades at utterance starts and ends, so joins between utterances never click.
 

@@ -13,7 +13,6 @@ from blocks.context import BlockContext
 from blocks.contracts import Contract, network_contract
 from blocks.core import Block, Request, SequenceBlock, Tensors, needs_context
 from blocks.errors import AddonError
-from blocks.registry import register
 
 
 class NetworkOptions(BaseModel):
@@ -21,7 +20,6 @@ class NetworkOptions(BaseModel):
     network: str
 
 
-@register("Network")
 class NetworkBlock(SequenceBlock):
     """Runs one network of the addon once per utterance."""
 
@@ -48,7 +46,6 @@ class EncodersOptions(BaseModel):
     """Encoder networks to run, in order (default: every network with role ``encoder``)."""
 
 
-@register("Encoders")
 class Encoders(SequenceBlockContainer):
     """Creates one Network block per encoder network of the addon and runs them in order."""
 

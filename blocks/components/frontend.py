@@ -6,71 +6,41 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-import numpy as np
-
-from blocks.addon import Addon
 from blocks.components import text as textlib
 from blocks.components.espeak import Clause, Espeak
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
-from blocks.core import Tensors
+from blocks.context import FrontendContext
 from blocks.errors import AddonError, InputError
-from blocks.frontends import Frontend, register_frontend
+from blocks.frontends import Frontend
+from blocks.utterance import Utterance, Word
 
 _BOS, _EOS, _PAD = "^", "$", "_"
 _LANGUAGE_FLAG = re.compile(r"\([^)]+\)")  # as piper-tts removes them
 _PAUSE_AFTER = frozenset(",:;")
 
 
-@dataclass
-class Word:
-    span: Span
-    first_id: int
-    """Index of the word's first phoneme id in the utterance's ids."""
-    phonemes: str
-
-
-@dataclass
-class Utterance:
-    """One complete utterance: its place in the input text, its phoneme ids and its words."""
-
-    span: Span
-    ids: list[int]
-    words: list[Word] = field(default_factory=list)
-    id_stride: int = 2
-    """Ids per phoneme (2 where a pad id follows each phoneme)."""
-
-    def tensors(self) -> Tensors:
-        return {
-            "input": np.asarray([self.ids], dtype=np.int64),
-            "input_lengths": np.asarray([len(self.ids)], dtype=np.int64),
-        }
-
-
-@register_frontend("EspeakFrontend")
 class EspeakFrontend(Frontend):
     """espeak-ng IPA phonemes mapped to the voice's ids (BOS, PAD between ids, EOS).
 
     Characters the voice has no id for are dropped; espeak spells out digits and symbols.
     """
 
-    def __init__(self, addon: Addon | None = None, options: FrontendConfig | None = None) -> None:
-        super().__init__(addon, options)
-        self.id_map = self._load_map(addon)
+    def __init__(self, context: FrontendContext | None = None, options: FrontendConfig | None = None) -> None:
+        super().__init__(context, options)
+        self.id_map = self._load_map(context)
         self.espeak = Espeak(self.options.voice)
 
-    def _load_map(self, addon: Addon | None) -> dict[str, list[int]]:
+    def _load_map(self, context: FrontendContext | None) -> dict[str, list[int]]:
         source = self.options.phoneme_id_map
         if isinstance(source, dict):
             return source
-        if addon is None:
+        if context is None:
             raise AddonError("a phoneme_id_map file needs an addon")
-        path = addon.resolve(source)
+        path = context.resolve(source)
         if not path.is_file():
-            hint = f"; build it with: {addon.config.build}" if addon.config.build else ""
-            raise AddonError(f"addon {addon.name!r}: phoneme map file {source} is missing{hint}")
+            raise context.missing(f"phoneme map file {source}")
         return json.loads(path.read_text(encoding="utf-8"))["phoneme_id_map"]
 
     def check(self, text: str) -> str:
@@ -137,7 +107,7 @@ class EspeakFrontend(Frontend):
             if clause.terminator in _PAUSE_AFTER or (clause.sentence_end and not last):
                 self._append(ids, " ")
         ids += self.id_map[_EOS]
-        return Utterance(span, ids, words)
+        return Utterance(span, tuple(ids), tuple(words))
 
     def _read(self, text: str) -> list[Clause]:
         """espeak-ng's clauses of ``text``, with periods it would wrongly end a sentence at read as spaces."""

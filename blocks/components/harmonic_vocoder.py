@@ -26,7 +26,7 @@ from blocks.components.windowed import chunk_sizes
 from blocks.config import AddonConfig, ScheduleConfig
 from blocks.contracts import Contract, TensorSpec
 from blocks.core import Chunk, Request, StreamableBlock, Tensors, needs_upstream
-from blocks.registry import register
+from blocks.errors import AddonError, ServiceError
 
 NOISE_SALT = 0xB1A5
 """Salt of the request generator the noise ``Z`` is drawn from."""
@@ -71,7 +71,7 @@ class HarmonicSynth:
         """Add frames (channels: lh, theta, ln, lr, phi over the bins, then f0); return new samples."""
         n = frames.shape[-1]
         if self.received + n > self.total:
-            raise ValueError(f"got {self.received + n} frames; the utterance has {self.total}")
+            raise ServiceError(f"got {self.received + n} frames; the utterance has {self.total}")
         self.f0[self.received : self.received + n] = frames[-1]
         self.received += n
         self.params = np.concatenate([self.params, frames[:-1].astype(np.float32, copy=False)], axis=1)
@@ -175,7 +175,6 @@ class HarmonicVocoderOptions(BaseModel):
     """Scale each frame's f0 by its id's ``pitch_scales`` entry (SSML ``pitch``); needs ``durations``."""
 
 
-@register("HarmonicVocoder")
 class HarmonicVocoder(StreamableBlock):
     """Frames ``[1, 5 * bins + 1, n]`` (lh, theta, ln, lr, phi, f0) to audio chunks, ``hop`` samples each.
 
@@ -203,7 +202,7 @@ class HarmonicVocoder(StreamableBlock):
         upstream = needs_upstream(self, upstream)
         context = self.context
         rate = context.sample_rate if context else 24000
-        schedule = request.schedule or self.options.schedule or (context.schedule if context else ScheduleConfig())
+        schedule = self.schedule_for(request, self.options.schedule)
         sizes = chunk_sizes(schedule)
         synth: HarmonicSynth | None = None
         position = 0
@@ -211,9 +210,9 @@ class HarmonicVocoder(StreamableBlock):
         pitch: np.ndarray | None = None
         for chunk in upstream:
             if synth is None:
-                total = chunk.meta.get("frames") or (chunk.start + chunk.length if chunk.last else None)
+                total = chunk.meta.frames or (chunk.start + chunk.length if chunk.last else None)
                 if total is None:
-                    raise ValueError("HarmonicVocoder needs the frame count: meta['frames'] or one whole chunk")
+                    raise AddonError("HarmonicVocoder needs the frame count: meta.frames or one whole chunk")
                 opts = self.options
                 synth = HarmonicSynth(int(total), request.rng(NOISE_SALT), rate, opts.hop, opts.voiced_hz,
                                       opts.max_hz, opts.cap)
@@ -233,7 +232,7 @@ class HarmonicVocoder(StreamableBlock):
                 if samples.shape[0] or last:
                     yield Chunk(samples.astype(np.float32, copy=False), position, last)
                     position += samples.shape[0]
-                if request.cancelled is not None and request.cancelled():
+                if request.cancelled():
                     return
                 if stop == data.shape[-1]:
                     break

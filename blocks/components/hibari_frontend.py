@@ -6,13 +6,14 @@ import functools
 import unicodedata
 from typing import Any
 
-from blocks.addon import Addon
 from blocks.components import text as textlib
-from blocks.components.frontend import EspeakFrontend, Utterance, Word
+from blocks.components.frontend import EspeakFrontend
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
+from blocks.context import FrontendContext
 from blocks.errors import InputError
-from blocks.frontends import Frontend, register_frontend
+from blocks.frontends import Frontend
+from blocks.utterance import Utterance, Word
 
 _PAD_ID = 0
 
@@ -21,7 +22,6 @@ def _is_phoneme(char: str) -> bool:
     return unicodedata.category(char)[0] == "L"
 
 
-@register_frontend("HibariFrontend")
 class HibariFrontend(EspeakFrontend):
     """The hibari G2P (normalisation, lexicon, out-of-vocabulary net) per utterance; ids are
     ``[0, *ids, 0]`` (no pads between phonemes), as the hibari package feeds its model.
@@ -30,11 +30,11 @@ class HibariFrontend(EspeakFrontend):
     The ``voice`` option picks the rules: ``en-gb`` for British, anything else American.
     """
 
-    def __init__(self, addon: Addon | None = None, options: FrontendConfig | None = None) -> None:
-        Frontend.__init__(self, addon, options)
+    def __init__(self, context: FrontendContext | None = None, options: FrontendConfig | None = None) -> None:
+        Frontend.__init__(self, context, options)
         from hibari.g2p import G2P
 
-        self.id_map = self._load_map(addon)
+        self.id_map = self._load_map(context)
         self.g2p: Any = G2P(british=self.options.voice == "en-gb")
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one frontend per voice, bounded
@@ -64,9 +64,9 @@ class HibariFrontend(EspeakFrontend):
         tokens = textlib.words(span)
         starts = self._word_starts(phonemes, tokens)
         bounds = [*starts, len(phonemes)]
-        words = [Word(token, positions[begin], phonemes[begin:end].strip())
-                 for token, begin, end in zip(tokens, bounds, bounds[1:], strict=False)]
-        return Utterance(span, ids, words, id_stride=1)
+        words = tuple(Word(token, positions[begin], phonemes[begin:end].strip())
+                      for token, begin, end in zip(tokens, bounds, bounds[1:], strict=False))
+        return Utterance(span, tuple(ids), words, id_stride=1)
 
     def _word_starts(self, phonemes: str, tokens: list[Span]) -> list[int]:
         """Index in ``phonemes`` where each word starts (numbers and abbreviations expand to several)."""

@@ -12,8 +12,7 @@ from blocks import controls
 from blocks.components.windowed import chunk_sizes
 from blocks.config import AddonConfig
 from blocks.contracts import Contract, TensorSpec
-from blocks.core import Chunk, Request, StreamableBlock, Tensors
-from blocks.registry import register
+from blocks.core import Chunk, ChunkMeta, Request, StreamableBlock, Tensors
 
 _NOISE_SALT = 0x5EED
 
@@ -30,7 +29,6 @@ class UpsamplerOptions(BaseModel):
     """More encodings ``[1, channels, tokens]`` repeated the same way (no noise), stacked after it."""
 
 
-@register("Upsampler")
 class Upsampler(StreamableBlock):
     """Yields ``encoding + noise * exp(log_scale) * noise_scale`` frame by frame, in chunks.
 
@@ -79,7 +77,7 @@ class Upsampler(StreamableBlock):
                 frames = frames + noise * np.exp(log_scale[..., picked]) * np.float32(request.noise_scale)
             if extra:
                 frames = np.concatenate([frames, *(e[..., picked] for e in extra)], axis=-2)
-            yield Chunk(frames.astype(np.float32, copy=False), position, stop >= total, {"frames": total})
+            yield Chunk(frames.astype(np.float32, copy=False), position, stop >= total, ChunkMeta(frames=total))
             if stop >= total:
                 return
             position = stop

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from blocks.config import ScheduleConfig
-from blocks.core import Chunk
+from blocks.core import Chunk, ChunkMeta
+from blocks.errors import AddonError
 
 
 def chunk_sizes(schedule: ScheduleConfig, room: Callable[[], bool] | None = None) -> Iterator[int]:
@@ -35,7 +36,7 @@ class FrameBuffer:
         self.offset = 0  # absolute index of self.frames[..., 0]
         self.done = False
         self.total: int | None = None
-        """Length of the whole upstream, when its chunks say (``meta["frames"]``)."""
+        """Length of the whole upstream, when its chunks say (``meta.frames``)."""
 
     @property
     def end(self) -> int:
@@ -49,7 +50,7 @@ class FrameBuffer:
                 self.done = True
                 break
             data = chunk.data
-            self.total = chunk.meta.get("frames", self.total)
+            self.total = chunk.meta.frames if chunk.meta.frames is not None else self.total
             self.frames = data if self.frames is None else np.concatenate([self.frames, data], axis=-1)
             self.done = chunk.last
 
@@ -82,7 +83,7 @@ def windowed(
     if max_window is not None:
         cap = max_window - 2 * context
         if cap < 1:
-            raise ValueError(f"a fixed window of {max_window} frames leaves no room for 2 x {context} context")
+            raise AddonError(f"a fixed window of {max_window} frames leaves no room for 2 x {context} context")
     buffer = FrameBuffer(upstream)
     position = 0
     for scheduled in chunk_sizes(schedule, room):
@@ -96,8 +97,8 @@ def windowed(
         lo, hi = max(0, position - context), min(buffer.end, stop + context)
         out = run(buffer.window(lo, hi))
         cropped = out[..., (position - lo) * scale : (stop - lo) * scale]
-        meta = {} if buffer.total is None else {"frames": buffer.total * scale}  # the stream's length
-        yield Chunk(cropped, position * scale, last, meta)
+        total = None if buffer.total is None else buffer.total * scale  # the stream's length
+        yield Chunk(cropped, position * scale, last, ChunkMeta(frames=total))
         if last:
             return
         position = stop

@@ -76,21 +76,13 @@ class CliService:
         return subprocess.run([VOXSTACK, *args], cwd=ROOT, env=client_env(self.temp), capture_output=True,
                               text=True, timeout=timeout_s)
 
-    def replicas(self, app: str = "voxstack") -> dict[str, set[int]]:
-        """Each deployment's replica pids."""
-        import psutil
+    def replicas(self, app: str = "voxstack") -> dict[str, set[str]]:
+        """Each deployment's running replicas (their ids), as Serve reports them through the dashboard."""
+        from deployments.dashboard import Dashboard
 
-        prefix = f"ray::ServeReplica:{app}:"
-        out: dict[str, set[int]] = {}
-        assert self.process is not None
-        for proc in psutil.Process(self.process.pid).children(recursive=True):
-            try:
-                title = " ".join(proc.cmdline()).strip()
-            except psutil.Error:
-                continue
-            if title.startswith(prefix):
-                out.setdefault(title.removeprefix(prefix), set()).add(proc.pid)
-        return out
+        deployments = Dashboard(self.address).serve_details()["applications"][app]["deployments"]
+        return {name: {r["replica_id"] for r in d.get("replicas") or [] if r.get("state") == "RUNNING"}
+                for name, d in deployments.items()}
 
     def stop(self) -> None:
         from deployments.run import terminate
@@ -132,6 +124,7 @@ def ndjson_stream(url: str, client: str, text: str, model: str = "piper-joe", ti
                 continue
             if response.status_code != 200:
                 result["error"] = response.read().decode(errors="replace")
+                result["ended_at"] = time.monotonic()
                 return result
             _read(response, result, started)
             return result

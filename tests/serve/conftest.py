@@ -31,6 +31,19 @@ FIXED_PROFILE = {"backend": {"profile": "fixed"}}
 LONG_TEXT = " ".join(f"This is sentence number {i} of a longer text, spoken one utterance at a time." for i in range(8))
 
 
+COUNTERS = ("streams", "completed", "cancelled", "failed", "active")
+"""A stage's stream counters (``StageBase.counters``)."""
+
+
+def admitted(send: Callable[[], httpx.Response], timeout_s: float = 180) -> httpx.Response:
+    """``send()``'s response, sent again after each 429's Retry-After as a client should (a busy service
+    refuses streams its measured capacity cannot hold), until admitted or ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while (response := send()).status_code == 429 and time.monotonic() < deadline:
+        time.sleep(float(response.headers.get("retry-after", "1")))
+    return response
+
+
 def _stage(name: str, **options: Any) -> dict[str, Any]:
     return {"name": name, "ray_actor_options": {"num_cpus": 0}, "max_ongoing_requests": 8,
             "max_queued_requests": 16, **options}
@@ -38,9 +51,9 @@ def _stage(name: str, **options: Any) -> dict[str, Any]:
 
 def _all_blocks(addon: str) -> list[int]:
     """One stream stage for the whole stack (the fewest replicas)."""
-    from deployments.stack import load_addon_config
+    from blocks.addon import Addon
 
-    return list(range(len(load_addon_config(addon).stack_nodes)))
+    return list(range(len(Addon.open(addon).stack_nodes)))
 
 
 def serve_config(port: int) -> dict[str, Any]:
@@ -58,6 +71,7 @@ def serve_config(port: int) -> dict[str, Any]:
              "deployments": [
                  _stage("Ingress", max_ongoing_requests=64, max_queued_requests=64,
                         user_config={"weights": {"Encoders": 0.7, "CustomizedEncoders": 0.3}, "max_streams": 3,
+                                     "measured_admission": False,
                                      "retry_after_s": 2, "deadline_s": 60, "lookahead": 2}),
                  _stage("Encoders"), _stage("CustomizedEncoders"), _stage("Upsampler-Decoder"),
                  _stage("Vocoder", autoscaling_config=fast_scaling), _stage("Fade"), _stage("ChunkStats"),
@@ -110,9 +124,20 @@ class Service:
         raise KeyError(name)
 
     def stats(self, name: str, app: str = "voxstack") -> dict[str, Any]:
+        """A stage's stream counters summed over its running replicas (asked until each one has answered),
+        ``replicas``: their ids, and ``nodes``: the nodes they run on."""
         from ray import serve
 
-        return serve.get_deployment_handle(name, app_name=app).stats.remote().result(timeout_s=30)
+        handle = serve.get_deployment_handle(name, app_name=app)
+        running = serve.status().applications[app].deployments[name].replica_states.get("RUNNING", 0)
+        answers: dict[str, dict[str, Any]] = {}
+        for _ in range(100):
+            answer = handle.stats.remote().result(timeout_s=30)
+            answers[answer["replica"]] = answer
+            if len(answers) >= running:
+                break
+        return {**{key: sum(int(a[key]) for a in answers.values()) for key in COUNTERS}, "replicas": sorted(answers),
+                "nodes": sorted({str(a["node_id"]) for a in answers.values()})}
 
 
 def _healthy(service: Service, prefix: str) -> bool:

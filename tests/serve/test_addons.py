@@ -13,8 +13,7 @@ import httpx
 import numpy as np
 import soundfile
 
-from blocks.addon import list_addons
-from deployments.stack import load_addon_config
+from blocks.addon import Addon, list_addons
 from tests.serve.conftest import Service
 
 PREFIX = "/placed"
@@ -22,7 +21,7 @@ TEXT = "Every addon speaks here. Each one at its own rate."
 
 
 def _rate(addon: str) -> int:
-    return int(load_addon_config(addon).config.sample_rate)
+    return int(Addon.open(addon).config.sample_rate)
 
 
 def _stream(url: str, addon: str) -> tuple[float, list[dict[str, Any]]]:
@@ -45,7 +44,7 @@ def test_models_lists_every_addon_with_voices_and_rate(service: Service) -> None
     models = {m["id"]: m for m in service.http.get(f"{PREFIX}/v1/models").json()["data"]}
     assert set(models) == set(list_addons())
     for name, model in models.items():
-        config = load_addon_config(name).config
+        config = Addon.open(name).config
         assert model["sample_rate"] == config.sample_rate and model["voices"] == config.voices
     assert models["hibari"]["variants"] == ["hibari.CustomizedEncoders", "hibari.Encoders"]
     stages = service.http.get(f"{PREFIX}/healthz").json()["stages"]

@@ -192,17 +192,6 @@ def test_metrics_at_the_documented_port_tag_requests_by_variant(ab: CliService) 
 
 
 def test_a_stream_that_cannot_drain_in_time_ends_with_an_error(ab: CliService) -> None:
-    stage = "piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats"
-    raw = yaml.safe_load(Path(CONFIG["path"]).read_text())
-    entry = next(d for d in raw["applications"][0]["deployments"] if d["name"] == stage)
-    entry["graceful_shutdown_timeout_s"] = 0.5  # in place: the old replicas' drain shrinks to half a second
-    short = Path(tempfile.mkdtemp(prefix="vxdrain")) / "ab-short-drain.yaml"
-    short.write_text(yaml.safe_dump(raw, sort_keys=False))
-    done = ab.command("deploy", str(short), "--address", ab.address)
-    assert done.returncode == 0, done.stdout + done.stderr
-    entry["ray_actor_options"]["num_cpus"] = 0.1  # then a restart
-    restart = short.with_name("ab-restart.yaml")
-    restart.write_text(yaml.safe_dump(raw, sort_keys=False))
     one_utterance = "The quick brown fox jumps over the lazy dog and " * 16 + "then it rests."  # ~50 s of audio
     clients = [f"drain-{i}" for i in range(4)]
     routes = _routes(ab, clients)
@@ -210,9 +199,21 @@ def test_a_stream_that_cannot_drain_in_time_ends_with_an_error(ab: CliService) -
     for t in threads:
         t.join(timeout=300)
     full = {routes[c]: r["samples"] for c, r in reference.items()}
+    stage = "piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats"
+    raw = yaml.safe_load(Path(CONFIG["path"]).read_text())
+    entry = next(d for d in raw["applications"][0]["deployments"] if d["name"] == stage)
+    entry["graceful_shutdown_timeout_s"] = 0.5  # in place: the old replicas' drain shrinks to half a second
+    entry["user_config"] = {**(entry.get("user_config") or {}), "pace_ahead_s": 1.0}  # calls last as they play
+    short = Path(tempfile.mkdtemp(prefix="vxdrain")) / "ab-short-drain.yaml"
+    short.write_text(yaml.safe_dump(raw, sort_keys=False))
+    done = ab.command("deploy", str(short), "--address", ab.address)
+    assert done.returncode == 0, done.stdout + done.stderr
+    entry["ray_actor_options"]["num_cpus"] = 0.1  # then a restart
+    restart = short.with_name("ab-restart.yaml")
+    restart.write_text(yaml.safe_dump(raw, sort_keys=False))
     threads, results = _long_streams(ab, clients, one_utterance)
     deadline = time.monotonic() + 120
-    while not all(r.get("first_at") for r in results.values()):
+    while not any(r.get("first_at") for r in results.values()):  # a stream plays, paced, on the old replica
         assert time.monotonic() < deadline, results
         time.sleep(0.2)
     done = ab.command("deploy", str(restart), "--address", ab.address)
@@ -220,10 +221,39 @@ def test_a_stream_that_cannot_drain_in_time_ends_with_an_error(ab: CliService) -
     assert done.returncode == 0, done.stdout + done.stderr
     for t in threads:
         t.join(timeout=300)
-    cut = [r for r in results.values() if r["error"] is not None]
+    cut = [r for r in results.values() if r["error"] is not None and r.get("first_at")]  # an error after audio
     print(f"drain of 0.5 s: {len(cut)} of 4 streams cut, each with an error line; streams ended "
           f"{sorted(round(r['ended_at'] - applied, 1) for r in results.values())} s after the deploy returned"
           + (f"; e.g. {cut[0]['error']}" if cut else ""))
     for c, r in results.items():  # an error line, or the whole stream: never a clean end to a short one
         assert (r["error"] is not None and r["end"] is None) or r["samples"] == full[routes[c]] > 0, (r, full)
     assert cut, "no stream was still on the old replica when its drain ran out"
+
+
+def _logged(ab: CliService, line: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while line not in ab.output():
+        assert time.monotonic() < deadline, f"{line!r} not in voxstack serve's output:\n{ab.output()[-3000:]}"
+        time.sleep(0.2)
+
+
+def test_one_request_id_from_the_client_to_every_log_line(ab: CliService) -> None:
+    """The client's X-Request-ID is echoed and logged; each request logs open, then end or abort."""
+    body = {"model": "piper-joe", "input": "Follow me through every stage."}
+    with httpx.Client(base_url=ab.url, timeout=120) as http:
+        whole = http.post("/v1/stream", json=body, headers={"X-Request-ID": "trace-whole-1"})
+        assert whole.status_code == 200 and whole.headers["x-request-id"] == "trace-whole-1"
+        assert json.loads(whole.text.splitlines()[0])["request_id"] == "trace-whole-1"
+        with http.stream("POST", "/v1/stream", json={**body, "input": LONG_TEXT},
+                         headers={"X-Request-ID": "trace-gone-2"}) as gone:
+            next(gone.iter_lines())  # the start line, then the client hangs up
+        made = http.post("/v1/audio/speech", json={**body, "response_format": "pcm"})
+        assert made.status_code == 200 and len(made.headers["x-request-id"]) >= 16  # one made for it
+        refused = http.post("/v1/stream", json={**body, "voice": "nobody"}, headers={"X-Request-ID": "trace-bad-3"})
+        assert refused.status_code == 400 and refused.headers["x-request-id"] == "trace-bad-3"
+    _logged(ab, "voxstack request trace-whole-1 open endpoint=stream model=piper-joe")
+    _logged(ab, "voxstack request trace-whole-1 end audio_s=")
+    _logged(ab, "voxstack request trace-gone-2 abort reason=client_gone")
+    _logged(ab, f"voxstack request {made.headers['x-request-id']} end audio_s=")
+    _logged(ab, "voxstack request trace-bad-3 abort reason=invalid")
+    assert "trace-whole-1 abort" not in ab.output() and "trace-gone-2 end" not in ab.output()

@@ -45,9 +45,9 @@ def page(browser: Browser, service) -> Iterator[Page]:
 
 
 def cancelled(service) -> int:
-    """The vocoder stage's cancelled-stream count (asked from a thread: Playwright owns this one's loop)."""
+    """The last stage's cancelled-stream count (asked from a thread: Playwright owns this one's loop)."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(service.stats, "Vocoder").result()["cancelled"]
+        return pool.submit(service.stats, "ChunkStats").result()["cancelled"]
 
 
 def state(page: Page) -> dict:

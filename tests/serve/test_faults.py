@@ -20,8 +20,9 @@ from ray import serve
 
 from tests.serve.conftest import LONG_TEXT, Service
 
-RECOVERY_S = 30.0
-"""Bound from the kill to the first complete stream through the restarted stage."""
+RECOVERY_S = 120.0
+"""Bound from the kill to the first complete stream through the restarted stage, once the streams that were
+running have ended (a new replica loads and warms up: seconds on an idle machine, more on a busy one)."""
 STREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DETECTED = {"error_line", "aborted", "no_end"}
 
@@ -43,24 +44,37 @@ def _intact(records: list[dict[str, Any]]) -> bool:
 
 
 def _run_stream(url: str, body: dict[str, Any], headers: dict[str, str], outcome: Outcome) -> None:
+    """One stream, retried after a 429's Retry-After (a busy ingress admits it later), read to its end."""
+    deadline = time.monotonic() + 180
     try:
-        with httpx.Client(timeout=STREAM_TIMEOUT) as client, client.stream("POST", url, json=body,
-                                                                           headers=headers) as r:
-            if r.status_code != 200:
-                outcome.kind = f"http_{r.status_code}"
-                return
-            for line in r.iter_lines():
-                outcome.records.append(json.loads(line))
-                if outcome.records[-1]["type"] == "audio":
-                    outcome.audio_seen.set()
-        last = outcome.records[-1]["type"] if outcome.records else None
-        outcome.kind = "intact" if _intact(outcome.records) else "error_line" if last == "error" else "no_end"
+        with httpx.Client(timeout=STREAM_TIMEOUT) as client:
+            while True:
+                with client.stream("POST", url, json=body, headers=headers) as r:
+                    if r.status_code == 429 and time.monotonic() < deadline:
+                        time.sleep(float(r.headers.get("retry-after", "1")))
+                        continue
+                    _read_stream(r, outcome)
+                    break
+        if outcome.kind == "pending":
+            last = outcome.records[-1]["type"] if outcome.records else None
+            outcome.kind = "intact" if _intact(outcome.records) else "error_line" if last == "error" else "no_end"
     except httpx.RemoteProtocolError:
         outcome.kind = "aborted"
     except httpx.TimeoutException:
         outcome.kind = "timeout"
     finally:
         outcome.audio_seen.set()
+
+
+def _read_stream(r: httpx.Response, outcome: Outcome) -> None:
+    if r.status_code != 200:
+        outcome.kind = f"http_{r.status_code}"
+        outcome.records.append(json.loads(r.read()))
+        return
+    for line in r.iter_lines():
+        outcome.records.append(json.loads(line))
+        if outcome.records[-1]["type"] == "audio":
+            outcome.audio_seen.set()
 
 
 def _client_for(service: Service, variant: str) -> str:
@@ -90,6 +104,7 @@ def _kill_one(deployment: str) -> str:
 
 def _recovered(service: Service, client: str, killed: str, deployment: str, started: float) -> float:
     """Seconds from the kill (at ``started``) until a stream through the stage completes intact on a new replica."""
+    outcome = Outcome()
     while time.perf_counter() - started < RECOVERY_S:
         outcome = Outcome()
         _run_stream(f"{service.url}/v1/stream", {"model": "piper-joe", "input": "Back again.", "seed": 1},
@@ -98,12 +113,13 @@ def _recovered(service: Service, client: str, killed: str, deployment: str, star
         if outcome.kind == "intact" and replicas and killed not in replicas:
             return time.perf_counter() - started
         time.sleep(0.5)
-    raise AssertionError(f"{deployment}: no intact stream within {RECOVERY_S} s of the kill")
+    raise AssertionError(f"{deployment}: no intact stream within {RECOVERY_S} s of the kill; the last one: "
+                         f"{outcome.kind} {outcome.records[-1:]}")
 
 
 @pytest.mark.parametrize("stage", ["Encoders", "Upsampler-Decoder", "Vocoder", "Fade", "ChunkStats", "Ingress"])
 def test_killing_a_replica_mid_stream(service: Service, stage: str) -> None:
-    deadline = time.time() + 30
+    deadline = time.time() + 180
     while service.stats("ChunkStats")["active"]:  # streams of earlier tests would take the ingress's slots
         assert time.time() < deadline, "streams of earlier tests still running"
         time.sleep(0.2)
@@ -122,16 +138,17 @@ def test_killing_a_replica_mid_stream(service: Service, stage: str) -> None:
     for thread in threads:
         thread.start()
     for name, outcome in outcomes.items():
-        assert outcome.audio_seen.wait(30), f"{name}: no audio before the kill"
+        assert outcome.audio_seen.wait(180), f"{name}: no audio before the kill"
     assert all(o.kind == "pending" for o in outcomes.values()), {n: o.kind for n, o in outcomes.items()}
     single = serve.status().applications["voxstack"].deployments[stage].replica_states.get("RUNNING", 0) == 1
     # a fast stage may have finished the current utterances already: then no stream is on it to break
     busy = stage in ("Encoders", "Ingress") or service.stats(stage)["active"] > 0
     killed = _kill_one(stage)
-    recovery = _recovered(service, pinned, killed, stage, time.perf_counter())  # while the streams go on
+    killed_at = time.perf_counter()
     for thread in threads:
-        thread.join(90)
+        thread.join(180)
         assert not thread.is_alive(), "a stream hung after the kill"
+    recovery = _recovered(service, pinned, killed, stage, killed_at)
     kinds = {name: o.kind for name, o in outcomes.items()}
     print(f"\n{stage}: {kinds}, recovered in {recovery:.1f} s")
     assert kinds["placed"] == "intact", kinds

@@ -16,8 +16,8 @@ import yaml
 
 from blocks.addon import list_addons
 from blocks.errors import ConfigError
-from deployments.app import AppArgs, deployment_names
 from deployments.config import load_config, validate_config
+from deployments.plan import AppArgs, deployment_names
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = Path(os.environ.get("VOXSTACK_KUBERAY_CRDS", ROOT / "k8s" / "crds"))

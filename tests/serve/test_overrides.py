@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments.app import AppArgs, plan_app
+from blocks.addon import Addon
 from deployments.config import validate_config
-from deployments.stack import load_addon_config
+from deployments.plan import AppArgs, plan_app
 
 LOCAL = Path(__file__).resolve().parents[2] / "serve_configs" / "local.yaml"
 FIXED = {"backend": {"profile": "fixed", "batch": {"max_size": 8}}, "frontend": {"max_utterance_chars": 200}}
@@ -30,7 +30,7 @@ def test_a_fixed_profile_with_batching_is_one_config_change():
     args = AppArgs.model_validate(with_overrides(FIXED)["applications"][0]["args"])
     (plan,) = [p for p in plan_app(args) if p.addon == "piper-joe"]
     assert plan.overrides == FIXED
-    addon = load_addon_config("piper-joe", overrides=plan.overrides)
+    addon = Addon.open("piper-joe", overrides=plan.overrides)
     assert addon.config.backend.profile == "fixed" and addon.config.backend.batch.max_size == 8
     assert addon.max_sequence_length() == 512
 

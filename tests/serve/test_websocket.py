@@ -34,13 +34,15 @@ def send(ws: ClientConnection, kind: str, **fields: Any) -> None:
     ws.send(json.dumps({"type": kind, **fields}))
 
 
-def received(ws: ClientConnection, timeout: float = 120) -> tuple[list[Any], int | None]:
-    """Every message until the server closes (JSON decoded, audio as bytes), and the close code."""
+def received(ws: ClientConnection, timeout: float = 120, timed: bool = False) -> tuple[list[Any], int | None]:
+    """Every message until the server closes (JSON decoded, audio as bytes), and the close code; ``timed``:
+    each message as (monotonic arrival time, message)."""
     messages: list[Any] = []
     try:
         while True:
             message = ws.recv(timeout=timeout)
-            messages.append(message if isinstance(message, bytes) else json.loads(message))
+            decoded = message if isinstance(message, bytes) else json.loads(message)
+            messages.append((time.monotonic(), decoded) if timed else decoded)
     except ConnectionClosed as closed:
         return messages, closed.rcvd.code if closed.rcvd else None
 
@@ -168,8 +170,7 @@ def _ingress(service: Service, **config: Any) -> None:
                      for d in a["deployments"] if d["name"] == "Ingress")
         entry["user_config"] = {**entry["user_config"], **config}
 
-    service.redeploy(change)
-    time.sleep(2)  # reconfigure reaches the replica
+    service.redeploy(change)  # returns once Serve reports the replicas reconfigured
 
 
 @pytest.fixture
@@ -196,16 +197,16 @@ def test_more_sockets_than_the_maximum_are_refused_and_a_client_that_never_reads
         assert messages[0]["error"]["type"] == "rate_limit_error"
         send(first, "text", text=LONG_TEXT)
         send(first, "end")
-        time.sleep(4)  # the client reads nothing for 4 s
-        samples = 0
-        try:
-            while True:
-                message = first.recv(timeout=0.2)
-                samples += len(message) // 2 if isinstance(message, bytes) else 0
-        except TimeoutError:
-            pass
-    # paced at 1 s ahead of real time: about 5 s of the text's 40 s sent in those 4 s
-    assert 22050 * 2 < samples < 22050 * 8, samples / 22050
+        messages, code = received(first, 120, timed=True)
+    # paced at 1 s ahead of real-time playback: before each audio frame, no more than a second beyond the
+    # time since the first one had been sent (half a second allowed for the two clocks' offset)
+    frames = [(at, len(m) // 2) for at, m in messages if isinstance(m, bytes)]
+    assert code == 1000 and len(frames) > 3
+    before = 0
+    for at, size in frames:
+        assert before / 22050 <= at - frames[0][0] + 1.0 + 0.5, (before / 22050, at - frames[0][0])
+        before += size
+    assert before / 22050 > 20  # the whole text arrived
 
 
 def _ws_first_audio() -> dict[str, float]:

@@ -162,7 +162,8 @@ def test_unknown_events_malformed_events_and_unknown_voices_keep_the_connection(
 
 def test_a_request_takes_the_socket_opened_ahead_and_one_the_service_closed_is_replaced(service: Service) -> None:
     async def speak(bridged: Bridged) -> list[Any]:
-        ws = await bridged.open(await bridged.voice(SynthesizeVoice(name="piper-joe")), sentences=False)
+        ws = await bridged.open(await bridged.voice(SynthesizeVoice(name="piper-joe")), sentences=False,
+                                request_id="wyoming-test")
         await ws.send(json.dumps({"type": "text", "text": "Opened ahead."}))
         await ws.send(json.dumps({"type": "end"}))
         return [m if isinstance(m, bytes) else json.loads(m) async for m in ws]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Any
 
 from ray.serve.handle import DeploymentHandle
 
 from blocks.addon import Addon
 from blocks.controls import honoured
-from blocks.frontends import build_frontend
-from deployments.api import ApiError
+from blocks.errors import InputError
+from blocks.frontends import Frontend, build_frontend
+from deployments.errors import UnknownModel
 from deployments.routing import WeightedRouter
-from deployments.stack import load_addon_config
 
 
-class AddonHandles(TypedDict):
+@dataclass(frozen=True)
+class AddonHandles:
     """What the builder hands the ingress for one addon."""
 
     encoders: dict[str, DeploymentHandle]
@@ -28,33 +30,30 @@ class AddonHandles(TypedDict):
     """Config overrides the addon's deployments load it with."""
 
 
-class ServedModel:
+class ServedAddon:
     """One addon as the ingress sees it (the ``model`` of a request)."""
 
     def __init__(self, name: str, handles: AddonHandles) -> None:
-        self.addon: Addon = load_addon_config(name, overrides=handles.get("overrides"))
-        self.frontend: Any = build_frontend(self.addon)
-        self.encoders = handles["encoders"]
-        self.tail = handles["tail"]
-        self.stages = {**handles["encoders"], **handles["stages"]}
-        self.default_variant = handles["default"]
+        self.addon = Addon.open(name, overrides=handles.overrides)
+        self.frontend: Frontend = build_frontend(self.addon.frontend_context(), self.addon.config.frontend)
+        self.encoders = handles.encoders
+        self.tail = handles.tail
+        self.stages = {**handles.encoders, **handles.stages}
+        self.default_variant = handles.default
         self.router = WeightedRouter({self.default_variant: 1.0})
 
     @property
     def name(self) -> str:
-        return str(self.addon.config.name)
+        return self.addon.name
 
     @property
     def sample_rate(self) -> int:
-        return int(self.addon.config.sample_rate)
+        return self.addon.config.sample_rate
 
     def route(self, weights: dict[str, float]) -> None:
         """Split this addon's traffic by the weights of its encoders (all to the default if none)."""
         mine = {name: weight for name, weight in weights.items() if name in self.encoders}
         self.router = WeightedRouter(mine or {self.default_variant: 1.0})
-
-    def default(self, option: str) -> float:
-        return float(getattr(self.addon.config.defaults, option))
 
     def describe(self) -> dict[str, Any]:
         """The addon's ``/v1/models`` entry."""
@@ -65,26 +64,25 @@ class ServedModel:
                 "controls": sorted(honoured(self.addon.stack_nodes))}
 
 
-class Models:
-    """Every served addon by name; unknown names are a 404 listing the available ones."""
+class ServedAddons:
+    """Every served addon by name; an unknown name is refused naming the available ones."""
 
     def __init__(self, addons: dict[str, AddonHandles]) -> None:
-        self.by_name = {name: ServedModel(name, handles) for name, handles in addons.items()}
+        self.by_name = {name: ServedAddon(name, handles) for name, handles in addons.items()}
         self.encoders = {e for model in self.by_name.values() for e in model.encoders}
         self.stages = {n: h for model in self.by_name.values() for n, h in model.stages.items()}
 
-    def get(self, name: str | None) -> ServedModel:
+    def get(self, name: str | None) -> ServedAddon:
         """The addon called ``name`` (the first one when None)."""
         if name is None:
             return next(iter(self.by_name.values()))
         if (model := self.by_name.get(name)) is None:
-            raise ApiError(404, f"model {name!r} does not exist; available: {sorted(self.by_name)}", "model",
-                           "model_not_found")
+            raise UnknownModel(f"model {name!r} does not exist; available: {sorted(self.by_name)}")
         return model
 
     def route(self, weights: dict[str, float]) -> None:
         """Apply the ingress weights (encoder deployment -> weight) to every addon."""
         if unknown := set(weights) - self.encoders:
-            raise ValueError(f"weights: unknown variants {sorted(unknown)}; deployed: {sorted(self.encoders)}")
+            raise InputError(f"weights: unknown variants {sorted(unknown)}; deployed: {sorted(self.encoders)}")
         for model in self.by_name.values():
             model.route(weights)

@@ -6,44 +6,50 @@ it runs at most ``lookahead`` chunks ahead of the response body. Serve streams h
 so ``pace_ahead_s`` optionally bounds the run-ahead against real-time playback instead. Each
 utterance's stream-stage call is sent alongside its encoder call (the stage waits for the encoder's
 result by reference), so Serve's routing of the two overlaps. A deadline bounds the whole request.
+
+``close(reason)`` is the one way a stream stops early, whatever the cause: it cancels the producer, and
+with it every stage call in flight (encodes ahead included), and logs the abort once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
+from blocks.engine import Encoded
 from blocks.errors import DeadlineExceeded
 from blocks.session import AudioChunk, Job, Session
+from deployments.errors import answer_for
+from deployments.lifecycle import AbortReason, Lifecycle
 from deployments.stages import Pending
-
-log = logging.getLogger("ray.serve")
 
 _DONE = object()
 
 
-class Synthesis:
+class ServedStream:
     """Producer task plus bounded queue for one request; iterate it for AudioChunks."""
 
     def __init__(self, session: Session, encoder: DeploymentHandle, tail: DeploymentHandle, lookahead: int,
-                 deadline_s: float, pace_ahead_s: float | None = None,
+                 deadline_s: float, lifecycle: Lifecycle, pace_ahead_s: float | None = None,
                  on_end: Callable[[bool], None] | None = None) -> None:
         self.session = session
         self.encoder = encoder
         self.tail = tail.options(stream=True)
         self.deadline_s = deadline_s
         self.pace_ahead_s = pace_ahead_s
+        self.lifecycle = lifecycle
         self.first_at: float | None = None
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=lookahead)
         self.first: AudioChunk | None = None
         """The first piece, taken by whoever waits for the stream to begin."""
         self.failed = False
+        self._inflight: set[DeploymentResponse] = set()
+        """Encoder calls sent and not yet consumed (an encode ahead among them)."""
         self.task = asyncio.create_task(self._run())
         if on_end is not None:  # once the producer stops: done, failed, or cancelled even before it began
             self.task.add_done_callback(lambda task: on_end(not task.cancelled() and not self.failed))
@@ -63,34 +69,46 @@ class Synthesis:
                     await self._produce()
             except TimeoutError:
                 raise DeadlineExceeded(f"the request ran past its deadline of {self.deadline_s} s") from None
+            finally:
+                for response in self._inflight:
+                    response.cancel()
             await self.queue.put(_DONE)
         except asyncio.CancelledError:
             raise
         except Exception as error:
             self.failed = True
-            log.warning("request %s failed: %s: %s", self.session.request_id, type(error).__name__, error)
+            self.lifecycle.abort(answer_for(error).reason, f"{type(error).__name__}: {error}")  # type: ignore[arg-type]
             if self.queue.full():  # the error ends the stream: it may overtake unsent audio
                 self.queue.get_nowait()
             self.queue.put_nowait(error)
 
-    def _encode(self, job: Job | None) -> Any:
-        return None if job is None else self.encoder.encode.remote(job, self.session.clock)
+    def _encode(self, job: Job | None) -> DeploymentResponse | None:
+        if job is None:
+            return None
+        response = self.encoder.encode.remote(job, self.session.clock)
+        self._inflight.add(response)
+        return response
+
+    async def _encoded(self, response: DeploymentResponse) -> Encoded:
+        try:
+            encoded: Encoded = await response
+        finally:
+            self._inflight.discard(response)
+        return encoded
 
     async def _produce(self) -> None:
         session = self.session
         jobs: Iterator[Job] = session.jobs()
         job = await self._next(jobs)
         encoding = self._encode(job)
-        while job is not None:
+        while job is not None and encoding is not None:
             # the stream stages get the encoder's result by reference: routing overlaps encoding
             # (DeploymentResponse._to_object_ref is Ray's DeveloperAPI, documented for passing a result on)
-            chunks = self.tail.stream.remote(Pending(await encoding._to_object_ref()), job, self.session.clock)
+            chunks = self.tail.stream.remote(Pending(await encoding._to_object_ref()), job, session.clock)
             upcoming: Job | None = None
             ahead = None
             try:
-                encoded = await encoding
-                session.tally.merge(*encoded["tally"])
-                track = session.track(job, dict(encoded["tensors"]))
+                track = session.track(job, await self._encoded(encoding))
                 async for chunk in chunks:
                     await self._pace()
                     await self.queue.put(track.piece(chunk))
@@ -105,8 +123,7 @@ class Synthesis:
             job, encoding = upcoming, ahead
         session.finish()
 
-    @staticmethod
-    async def _next(jobs: Iterator[Job]) -> Job | None:
+    async def _next(self, jobs: Iterator[Job]) -> Job | None:
         """The next utterance, phonemized off the event loop (other streams keep moving)."""
         return await asyncio.to_thread(next, jobs, None)
 
@@ -140,8 +157,11 @@ class Synthesis:
                 raise item
             yield item
 
-    async def close(self) -> None:
-        """Stop the producer (and through it every stage's call)."""
+    async def close(self, reason: AbortReason | None = None, detail: str = "") -> None:
+        """Stop the producer and every stage call it made; ``reason``: the stream ends before its audio did
+        (logged once; None: it ended normally or its end was logged already)."""
+        if reason is not None:
+            self.lifecycle.abort(reason, detail)
         if not self.task.done():
             self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

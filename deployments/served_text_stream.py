@@ -1,4 +1,4 @@
-"""A Synthesis whose utterances come from a TextStream: it waits for text instead of ending.
+"""A ServedStream whose utterances come from a TextStream: it waits for text instead of ending.
 
 Planning (phonemizing released sentences) runs off the event loop as soon as text confirms a sentence,
 so an utterance is ready to encode ahead while the one before it still streams.
@@ -14,21 +14,22 @@ from ray.serve.handle import DeploymentHandle
 
 from blocks.session import Job
 from blocks.text_stream import TextStream
-from deployments.synthesis import Synthesis
+from deployments.lifecycle import AbortReason, Lifecycle
+from deployments.served_stream import ServedStream
 
 IDLE = object()
 """Queued when the producer has sent every released utterance and waits for text."""
 
 
-class TextSynthesis(Synthesis):
+class ServedTextStream(ServedStream):
     """One socket's synthesis; ``wake`` after feeding the stream text (or ending it)."""
 
     def __init__(self, stream: TextStream, encoder: DeploymentHandle, tail: DeploymentHandle, lookahead: int,
-                 deadline_s: float, pace_ahead_s: float | None = None) -> None:
+                 deadline_s: float, lifecycle: Lifecycle, pace_ahead_s: float | None = None) -> None:
         self.stream = stream
         self.changed = asyncio.Event()
         self.planning: asyncio.Task[Any] | None = None
-        super().__init__(stream, encoder, tail, lookahead, deadline_s, pace_ahead_s)
+        super().__init__(stream, encoder, tail, lookahead, deadline_s, lifecycle, pace_ahead_s)
         self.wake()
 
     def wake(self) -> None:
@@ -64,8 +65,8 @@ class TextSynthesis(Synthesis):
             await self.changed.wait()
             idle_sent = False
 
-    async def close(self) -> None:
+    async def close(self, reason: AbortReason | None = None, detail: str = "") -> None:
         """Stop the producer, every stage's call, and planning."""
         if self.planning is not None and not self.planning.done():
             self.planning.cancel()
-        await super().close()
+        await super().close(reason, detail)

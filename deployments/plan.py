@@ -1,0 +1,164 @@
+"""Which deployments an application has, named from its addons' stacks (no Ray here: configs are
+checked against this before anything starts).
+
+Per addon, the engine's layout (``blocks.engine.Layout``) gives the parts: the encoder part becomes an
+*encoder deployment* (plus one per A/B variant), and the stream parts become *stream deployments*, one
+per part unless ``groups`` serves several together (each hop costs a serialisation and a round trip).
+Deployments are named from the blocks' types, prefixed with the addon's name when several addons are
+served (``piper-joe.Vocoder``), so a serve config can target them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from blocks.addon import Addon
+from blocks.engine import Layout, variant_node
+from blocks.errors import AddonError, ConfigError
+from blocks.spec import Node
+
+INGRESS = "Ingress"
+SEPARATOR = "."
+"""Between an addon's name and its stage names (``piper-joe.Vocoder``)."""
+DEFAULT_ADDON = "piper-joe"
+
+
+class AddonArgs(BaseModel):
+    """One served addon: its name (the ``model`` of requests), A/B variants and stage groups."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    name: str
+    """The addon's name: what requests give as ``model``."""
+    variants: dict[str, str] = Field(default_factory=dict)
+    """Extra encoder deployments for A/B tests: variant name -> registered SequenceBlock type."""
+    groups: list[list[int]] | None = None
+    """Top-level stack indices served together per stream stage (default: one stage per block)."""
+    overrides: dict[str, Any] | None = None
+    """Merged into the addon's config in every deployment, e.g. ``{"backend": {"profile": "fixed"}}``."""
+
+
+class AppArgs(BaseModel):
+    """Builder arguments (the ``args`` of an application in a serve config).
+
+    Either ``addons`` (every addon, stage names prefixed with the addon's) or the single-addon
+    form ``addon`` / ``variants`` / ``groups`` (bare stage names; ``piper-joe`` when nothing is given).
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    addons: list[AddonArgs] = Field(default_factory=list)
+    """Every served addon (deployment names prefixed with the addon's name)."""
+    addon: str | None = None
+    """The single served addon (bare deployment names)."""
+    variants: dict[str, str] = Field(default_factory=dict)
+    """The single addon's A/B variants."""
+    groups: list[list[int]] | None = None
+    """The single addon's stage groups."""
+    overrides: dict[str, Any] | None = None
+    """The single addon's config overrides."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AppArgs:
+        single = self.addon is not None or self.variants or self.groups is not None or self.overrides is not None
+        if self.addons and single:
+            raise ValueError("give addons, or addon (with variants, groups and overrides), not both")
+        names = [a.name for a in self.addons]
+        if len(set(names)) != len(names):
+            raise ValueError(f"addons: each addon may be listed once, got {names}")
+        return self
+
+    def served(self) -> list[tuple[AddonArgs, str]]:
+        """Each addon with the prefix of its deployment names."""
+        if self.addons:
+            return [(a, a.name + SEPARATOR) for a in self.addons]
+        single = AddonArgs(name=self.addon or DEFAULT_ADDON, variants=self.variants, groups=self.groups,
+                           overrides=self.overrides)
+        return [(single, "")]
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """One stream deployment: its name and the stream parts (indices into the layout) it runs."""
+
+    name: str
+    parts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AddonPlan:
+    """One addon's deployments, named and placed in its stack."""
+
+    addon: str
+    overrides: dict[str, Any] | None
+    encoder: str
+    """The stack's own encoder deployment (the default variant)."""
+    variants: dict[str, str]
+    """Variant deployment name -> registered SequenceBlock type."""
+    streams: tuple[StreamPlan, ...]
+
+    @property
+    def encoders(self) -> list[str]:
+        return [self.encoder, *self.variants]
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.encoders, *(stream.name for stream in self.streams)]
+
+
+def label(node: Node) -> str:
+    """A stack entry's name: its type, or its children's types for a plain chain."""
+    stack = node.children.get("stack")
+    if isinstance(stack, list):
+        return "-".join(label(child) for child in stack)
+    return node.cls.type_name or node.cls.__name__
+
+
+def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] | None, prefix: str) -> AddonPlan:
+    """The deployments of one addon; ``groups`` lists the stream parts served together per deployment."""
+    layout = Layout.of(addon.stack_nodes)
+    if layout.encoder is None:
+        raise AddonError(f"addon {addon.name!r}: the first stack entry must be a StreamablePipeline (a sequence "
+                         f"block, then a streamable block) to be served in stages; got {label(layout.streams[0].node)}")
+    count = len(layout.streams)
+    groups = groups or [[i] for i in range(count)]
+    if [i for group in groups for i in group] != list(range(count)):
+        raise AddonError(f"groups must cover the stack's {count} top-level blocks in order, got {groups}")
+    streams: list[StreamPlan] = []
+    taken: set[str] = set()
+    for group in groups:
+        name = base = "-".join(label(layout.streams[i].node) for i in group)
+        count_taken = 1
+        while name in taken:
+            count_taken += 1
+            name = f"{base}{count_taken}"
+        taken.add(name)
+        streams.append(StreamPlan(prefix + name, tuple(group)))
+    for block_type in variants.values():
+        variant_node(addon, block_type)  # the variant is checked as the addon's own stack is
+    return AddonPlan(addon.name, addon.overrides, prefix + label(layout.encoder.node),
+                     {prefix + name: block_type for name, block_type in variants.items()}, tuple(streams))
+
+
+def plan_app(args: AppArgs) -> list[AddonPlan]:
+    """Every addon's deployments; a ConfigError names a bad addon, variant or group, or a clash of names."""
+    plans: list[AddonPlan] = []
+    taken = {INGRESS}
+    for entry, prefix in args.served():
+        try:
+            addon = Addon.open(entry.name, overrides=entry.overrides)
+            plan = plan_addon(addon, entry.variants, entry.groups, prefix)
+        except AddonError as error:
+            raise ConfigError(f"addon {entry.name!r}: {error}") from None
+        for name in plan.names:
+            if name in taken:
+                raise ConfigError(f"{entry.name}: deployment name {name!r} is taken by another stage")
+            taken.add(name)
+        plans.append(plan)
+    return plans
+
+
+def deployment_names(args: AppArgs) -> list[str]:
+    """Every deployment the application will have, named from the addons' stacks."""
+    return [INGRESS, *(name for plan in plan_app(args) for name in plan.names)]

@@ -1,0 +1,76 @@
+"""The settings of the served deployments (their ``user_config``), importable without Ray or FastAPI:
+a serve config is validated against them before anything starts."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from blocks.admission import MARGIN
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+"""Room for the 20,000-character input limit even when every character is JSON-escaped (six bytes each)."""
+
+
+class Settings(BaseModel):
+    """A deployment's ``user_config``: unknown keys are errors; each field's docstring is its documentation."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class IngressConfig(Settings):
+    """The ingress ``user_config``: applied live by ``reconfigure``."""
+
+    weights: dict[str, float] = Field(default_factory=dict)
+    """Encoder deployment -> traffic weight, split per addon (an addon none names: all to its own encoders)."""
+    max_streams: int = Field(default=16, ge=1)
+    """Most streams one replica holds producing at once, whatever its measured capacity."""
+    measured_admission: bool = True
+    """Admit by the capacity measured from finished streams (False: ``max_streams``, on a machine whose
+    capacity is known)."""
+    admission_margin: float = Field(default=MARGIN, gt=0.0, le=1.0)
+    """Share of the measured capacity (audio seconds per second) that producing streams may take; the
+    rest is room for a new stream's first utterance. A stream past it answers 429 with Retry-After."""
+    queue_s: float = Field(default=0.0, ge=0.0, le=30.0)
+    """How long a request may wait for admission before the 429 (0: refused at once)."""
+    retry_after_s: int = Field(default=1, ge=0)
+    """Retry-After of a 503, and of a 429 before any stream has been measured."""
+    deadline_s: float = Field(default=300.0, gt=0)
+    """Longest a request may take, start to end."""
+    hold_start: bool = True
+    """While other streams are producing, a stream's first audio leaves once its second piece is queued:
+    under load the second (longer) chunk takes more than the first one plays, and playback that starts
+    at the first byte would stall. Costs first audio under load, never alone."""
+    lookahead: int = Field(default=4, ge=1)
+    """Chunks the producers may run ahead of the response body."""
+    pace_ahead_s: float | None = Field(default=None, gt=0)
+    """Audio seconds a stream may run ahead of real-time playback (None: as fast as it can)."""
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    """Larger request bodies answer 413."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed by CORS (empty: CORS off); ``$VOXSTACK_CORS_ORIGINS`` adds more."""
+    max_sockets: int = Field(default=16, ge=1)
+    """``/v1/stream/ws`` sockets open at once on one replica; more are closed with 1013."""
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest client frame on a socket; a larger one closes it with 1009."""
+    socket_deadline_s: float = Field(default=3600.0, gt=0)
+    """Longest a socket may stay open."""
+    socket_pace_ahead_s: float | None = Field(default=30.0, gt=0)
+    """Audio seconds a socket may run ahead of real-time playback: a client that never reads is paced."""
+    send_timeout_s: float = Field(default=10.0, gt=0)
+    """A socket whose client takes no audio frame for this long is closed with 1008."""
+
+
+class StageConfig(Settings):
+    """A stream stage's ``user_config``."""
+
+    fail_after_chunks: int | None = Field(default=None, ge=0)
+    """Fault drill: streams fail after this many chunks (None: off)."""
+    fail_seed: int | None = None
+    """Limit the drill to requests with this seed (None: every stream)."""
+    pace_ahead_s: float | None = Field(default=None, gt=0)
+    """Audio seconds a stage producing audio computes ahead of the stream's real-time playback (None: as
+    fast as it can). Serve streams have no backpressure: this bounds the work spent ahead of a listener
+    (and lost when the listener leaves), and keeps a stream's call running as long as it plays."""
+    handoff_s: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Pause after a stream's first chunk before computing the next, so that the first chunk's trip
+    through the later stages and the proxy is not slowed by the next chunk's compute (0: none)."""
