@@ -22,6 +22,7 @@ class RequestLogFollower:
         self.ray_address = ray_address
         self.show = show
         self.followed: set[str] = set()
+        self.printed: dict[str, int] = {}
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="voxstack-request-log", daemon=True)
 
@@ -36,13 +37,13 @@ class RequestLogFollower:
         while not self.stopped.wait(POLL_S):
             try:
                 replicas = self._ingress_replicas()
-            except DashboardError:
+            except (DashboardError, ValueError, OSError):  # the dashboard restarting or mid-rollout: ask again
                 continue
             for replica in replicas:
                 key = str(replica.get("replica_id"))
                 if key not in self.followed and replica.get("log_file_path") and replica.get("node_id"):
                     self.followed.add(key)
-                    threading.Thread(target=self._follow, args=(replica,), name=f"voxstack-log-{key}",
+                    threading.Thread(target=self._follow, args=(key, replica), name=f"voxstack-log-{key}",
                                      daemon=True).start()
 
     def _ingress_replicas(self) -> list[dict[str, str]]:
@@ -52,14 +53,23 @@ class RequestLogFollower:
             found += [r for r in deployment.get("replicas") or [] if r.get("state") == "RUNNING"]
         return found
 
-    def _follow(self, replica: dict[str, str]) -> None:
+    def _follow(self, key: str, replica: dict[str, str]) -> None:
+        """Print the replica's lifecycle lines from the start of its log, following it. When the log stream
+        ends or breaks, the watcher reopens it while the replica runs; lines already printed are skipped."""
         from ray.util.state import get_log
 
+        seen = 0
         try:
             for text in get_log(address=self.ray_address, node_id=replica["node_id"],
-                                filename=replica["log_file_path"].lstrip("/"), follow=True, tail=0):
+                                filename=replica["log_file_path"].lstrip("/"), follow=True, tail=-1):
                 for line in text.splitlines():
-                    if MARKER in line and not self.stopped.is_set():
+                    if MARKER not in line:
+                        continue
+                    seen += 1
+                    if seen > self.printed.get(key, 0) and not self.stopped.is_set():
+                        self.printed[key] = seen
                         self.show(line[line.index(MARKER):])
         except Exception:
-            return
+            pass  # the state API went away or restarted: the watcher tries again
+        finally:
+            self.followed.discard(key)

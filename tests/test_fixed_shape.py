@@ -171,25 +171,30 @@ def test_batched_frames_equal_unbatched(fixed_voice):
 
 
 def test_concurrent_streams_with_batching_match_unbatched(fixed_voice):
-    batch = {"max_size": 4, "max_wait_ms": 50}  # generous: streams must meet even on a busy machine
-    batched_voice = load_addon("piper-joe", overrides={"backend": {"profile": "fixed", "batch": batch}})
+    """Four streams at once, batched, each equal to its stream alone. Whether their chunks meet in one batch
+    is up to the machine's scheduling, so the round repeats (each round checked) until they have met."""
+    batched_voice = load_addon("piper-joe", overrides={"backend": {"profile": "fixed",
+                                                                   "batch": {"max_size": 4, "max_wait_ms": 100}}})
     texts = [f"Stream number {n} is speaking over the others, with a clause." for n in range(4)]
-    results: dict[int, np.ndarray] = {}
-
-    def speak(index: int) -> None:
+    alone = [fixed_voice.synthesize(text, **NOISE_OFF).audio for text in texts]
+    batchers = [v for n in ("flow", "vocoder") for v in batched_voice.addon.network(n).variants.values()]
+    def speak(index: int, start: threading.Barrier, results: dict[int, np.ndarray]) -> None:
+        start.wait()
         results[index] = batched_voice.synthesize(texts[index], **NOISE_OFF).audio
 
-    threads = [threading.Thread(target=speak, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    sizes = [size for n in ("flow", "vocoder") for v in batched_voice.addon.network(n).variants.values()
-             for size in v.batch_sizes]
-    assert max(sizes) > 1
-    for index, text in enumerate(texts):
-        alone = fixed_voice.synthesize(text, **NOISE_OFF).audio
-        assert snr_db(results[index], alone) >= 80
+    for _ in range(10):
+        results: dict[int, np.ndarray] = {}
+        start = threading.Barrier(len(texts))
+        threads = [threading.Thread(target=speak, args=(i, start, results)) for i in range(len(texts))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for index in range(len(texts)):
+            assert snr_db(results[index], alone[index]) >= 80
+        if max(size for batcher in batchers for size in batcher.batch_sizes) > 1:
+            return
+    raise AssertionError("ten rounds of four simultaneous streams never shared a batch")
 
 
 def test_padding_waste_is_counted_per_request(fixed_voice):

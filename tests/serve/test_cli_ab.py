@@ -230,7 +230,7 @@ def test_a_stream_that_cannot_drain_in_time_ends_with_an_error(ab: CliService) -
     assert cut, "no stream was still on the old replica when its drain ran out"
 
 
-def _logged(ab: CliService, line: str, timeout_s: float = 60) -> None:
+def _logged(ab: CliService, line: str, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while line not in ab.output():
         assert time.monotonic() < deadline, f"{line!r} not in voxstack serve's output:\n{ab.output()[-3000:]}"
