@@ -3,54 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from blocks.backends import Network, load_network
 from blocks.backends.batching import BatchingNetwork
 from blocks.backends.fixed import FixedShapeNetwork
 from blocks.backends.manifest import Artefacts, profile_key, read_manifest
+from blocks.catalog import addon_path, list_addons
 from blocks.config import AddonConfig, BackendConfig
 from blocks.context import BlockContext, FrontendContext, inside
 from blocks.contracts import check_stack
 from blocks.errors import AddonError, StackError, describe_validation
 from blocks.spec import Node, parse_stack
-
-ADDONS_DIR = Path(__file__).resolve().parent.parent / "addons"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def addons_dir() -> Path:
-    """The folder addons are looked up in: ``$VOXSTACK_ADDONS`` or the repository's ``addons/``."""
-    return Path(os.environ.get("VOXSTACK_ADDONS", ADDONS_DIR)).resolve()
-
-
-def addon_path(name: str, root: Path | None = None) -> Path:
-    """The folder of addon ``name``; refuses names that could leave the addons folder."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise AddonError(
-            f"invalid addon name {name!r}: use letters, digits, '-', '_' or '.', no path separators or '..'"
-        )
-    base = (root or addons_dir()).resolve()
-    folder = (base / name).resolve()
-    if not folder.is_relative_to(base):
-        raise AddonError(f"addon {name!r} resolves outside the addons folder")
-    if not (folder / "addon.json").is_file():
-        raise AddonError(f"no addon named {name!r} in {base} (known: {list_addons(base)})")
-    return folder
-
-
-def list_addons(root: Path | None = None) -> list[str]:
-    base = (root or addons_dir()).resolve()
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir()
-                  if (p / "addon.json").is_file() and _NAME.match(p.name) and p.resolve().is_relative_to(base))
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -94,11 +63,12 @@ class Addon:
         except StackError as error:
             raise AddonError(f"{self.folder / 'addon.json'}: {error}") from None
         self._networks: dict[str, Network] = {}
+        self._voices: dict[str, dict[str, np.ndarray]] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, name: str, root: Path | None = None, overrides: dict[str, Any] | None = None) -> Addon:
-        """The addon called ``name`` (in ``root``, else the addons folder); nothing loads yet."""
+        """The addon called ``name`` (in ``root``, else wherever ``blocks.catalog`` finds it); nothing loads yet."""
         return cls(addon_path(name, root), overrides)
 
     @property
@@ -114,6 +84,22 @@ class Addon:
 
     def backend_for(self, name: str) -> BackendConfig:
         return self.config.networks[name].backend or self.config.backend
+
+    def voice_tensors(self, name: str | None) -> dict[str, np.ndarray]:
+        """The tensors voice ``name`` (the first when None or empty) adds to every utterance, read once."""
+        voice = self.config.voice(name or None)
+        if voice.name not in self._voices:
+            found = {}
+            for tensor, spec in voice.tensors.items():
+                if spec.file is not None:
+                    path = self.resolve(spec.file)
+                    if not path.is_file():
+                        raise AddonError(f"addon {self.name!r}: voice {voice.name!r}: {spec.file} is missing")
+                    found[tensor] = np.load(path, allow_pickle=False).astype(spec.dtype)
+                else:
+                    found[tensor] = np.asarray(spec.value, dtype=spec.dtype)
+            self._voices[voice.name] = found
+        return self._voices[voice.name]
 
     def context(self) -> BlockContext:
         """What this addon's blocks may know of it (networks, audio parameters, schedule)."""
@@ -202,3 +188,6 @@ class Addon:
             networks, self._networks = list(self._networks.values()), {}
         for network in networks:
             network.close()
+
+
+__all__ = ["Addon", "addon_path", "list_addons", "merge", "read_config"]

@@ -13,7 +13,7 @@ import soundfile
 import typer
 from tqdm import tqdm
 
-from blocks.addon import Addon, addon_path, list_addons
+from blocks.addon import Addon, read_config
 from blocks.backends.compile import compile_fixed
 from blocks.errors import AddonError, InputError
 from blocks.voice import Voice
@@ -49,6 +49,7 @@ def synthesize(
     output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")] = Path("out.wav"),
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
     addon: Annotated[str, typer.Option(help="Addon (voice model) to use.")] = "piper-joe",
+    voice_name: Annotated[str | None, typer.Option("--voice", help="The addon's voice (default: its first).")] = None,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives identical audio.")] = 0,
     length_scale: Annotated[float | None, typer.Option(help="Speaking time multiplier (>1 slower).")] = None,
     noise_scale: Annotated[float | None, typer.Option(help="Prior noise scale.")] = None,
@@ -60,7 +61,7 @@ def synthesize(
     content = read_text(text, file)
     try:
         voice = Voice.load(addon)
-        stream = voice.stream(content, seed=seed, length_scale=length_scale,
+        stream = voice.stream(content, voice=voice_name, seed=seed, length_scale=length_scale,
                               noise_scale=noise_scale, noise_w=noise_w,
                               marks=("sentence", "word", "ssml") if ssml else ("sentence", "word"),
                               text_type="ssml" if ssml else "text")
@@ -91,11 +92,49 @@ def _chain(first, rest):  # type: ignore[no-untyped-def]
 
 @addons_app.command("list")
 def addons_list() -> None:
-    """List the addons that can be loaded."""
-    for name in list_addons():
-        config = json.loads((addon_path(name) / "addon.json").read_text(encoding="utf-8"))
-        typer.echo(f"{name}\t{config.get('version', '?')}\t{config.get('sample_rate', '?')} Hz\t"
-                   f"{config.get('description', '')}")
+    """List the addons that can be loaded: name, version, rate, voices, origin and description; then plugins
+    that failed to load, and component or frontend types claimed twice or broken."""
+    from blocks.catalog import catalog
+    from blocks.frontends import FRONTENDS
+    from blocks.registry import COMPONENTS
+
+    found = catalog()
+    for name, addon in sorted(found.addons.items()):
+        try:
+            config = read_config(addon.folder)
+        except AddonError as error:
+            typer.echo(f"{name}\tbroken\t{addon.origin}\t{error}")
+            continue
+        voices = ",".join(v.name for v in config.voices)
+        shadows = f" (hides {'; '.join(addon.shadows)})" if addon.shadows else ""
+        typer.echo(f"{name}\t{config.version}\t{config.sample_rate} Hz\tvoices: {voices}\t{addon.origin}{shadows}\t"
+                   f"{config.description}")
+    for problem in [*found.problems, *COMPONENTS.problems(), *FRONTENDS.problems()]:
+        typer.echo(f"{problem.name}\tbroken plugin\t{problem.source}\t{problem.reason}")
+
+
+import_app = typer.Typer(no_args_is_help=True, help="Import a model exported by another runtime as an addon.")
+addons_app.add_typer(import_app, name="import")
+
+
+@import_app.command("piper")
+def import_piper_voice(
+    model: Annotated[Path, typer.Argument(help="The voice's ONNX file, as piper-tts exports it.")],
+    config: Annotated[Path | None, typer.Option(help="Its config (default: MODEL.json beside it).")] = None,
+    name: Annotated[str | None, typer.Option(help="The addon's name (default: the file's name).")] = None,
+    to: Annotated[Path | None, typer.Option(help="Folder to write the addon into (default: the first "
+                                                 "$VOXSTACK_ADDONS folder, else the user's addons folder).")] = None,
+) -> None:
+    """Turn a piper voice into an addon: cut its graph, check every speaker against it, write the folder."""
+    from blocks.importers.piper import import_piper
+
+    try:
+        imported = import_piper(model, config, name, to, progress=lambda line: typer.echo(f"voxstack: {line}"))
+    except AddonError as error:
+        fail(str(error), 1)
+    worst = min(imported.snr_db.values())
+    typer.echo(f"voxstack: imported {imported.name} into {imported.folder} in {imported.seconds:.1f} s: "
+               f"voices {', '.join(imported.speakers)}; the split equals the whole graph at {worst:.0f} dB or more")
 
 
 @addons_app.command("inspect")

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from blocks.errors import InputError
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -129,9 +131,44 @@ class FrontendConfig(Strict):
 
 
 class SynthesisDefaults(Strict):
+    """The scales a request gets when it names none."""
+
     length_scale: float = Field(default=1.0, gt=0)
     noise_scale: float = Field(default=0.667, ge=0)
     noise_w: float = Field(default=0.8, ge=0)
+
+
+VOICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class VoiceTensor(Strict):
+    """A tensor a voice feeds the blocks: a literal value, or an ``.npy`` file in the addon folder."""
+
+    dtype: Literal["float32", "int64", "int32"] = "float32"
+    value: Any = None
+    """Nested lists (e.g. ``[3]`` for a speaker id ``sid`` of shape ``[1]``)."""
+    file: str | None = None
+    """A ``.npy`` file inside the addon folder (e.g. a style table)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VoiceTensor:
+        if (self.value is None) == (self.file is None):
+            raise ValueError("give value or file, exactly one")
+        return self
+
+
+class VoiceConfig(Strict):
+    """One voice of an addon: what a request's ``voice`` picks, and what it feeds the networks."""
+
+    name: str = Field(pattern=VOICE_NAME)
+    language: str | None = None
+    """The language it speaks (BCP 47, e.g. ``en-US``, ``de-DE``); default: the frontend's voice."""
+    description: str = ""
+    speaker: str | None = None
+    """The model's own name for this speaker (e.g. a piper ``speaker_id_map`` key)."""
+    tensors: dict[str, VoiceTensor] = Field(default_factory=dict)
+    """Utterance tensors this voice adds (e.g. ``sid``, a speaker id; a style table): every voice of an
+    addon gives the same names and dtypes."""
 
 
 class AddonConfig(Strict):
@@ -151,9 +188,41 @@ class AddonConfig(Strict):
     fixed_profile: FixedProfile | None = None
     stack: Any
     """The block graph: a list of StreamableBlocks (see ``blocks.spec``)."""
-    voices: list[str] = Field(default_factory=lambda: ["default"])
+    voices: list[VoiceConfig] = Field(default_factory=lambda: [VoiceConfig(name="default")], min_length=1)
+    """The voices a request may pick (the first is the default); a bare name is a voice with nothing to feed."""
     build: str | None = None
     """Command that builds missing network files, shown in errors."""
+    source: dict[str, str] | None = None
+    """Where the networks came from, as an importer recorded it (e.g. the piper voice file and its sha256)."""
+
+    @field_validator("voices", mode="before")
+    @classmethod
+    def _named(cls, voices: Any) -> Any:
+        return [{"name": v} if isinstance(v, str) else v for v in voices] if isinstance(voices, list) else voices
+
+    @model_validator(mode="after")
+    def _voices_agree(self) -> AddonConfig:
+        names = [v.name for v in self.voices]
+        if len(set(names)) != len(names):
+            raise ValueError(f"voices: each name may be given once, got {names}")
+        shapes = {v.name: {k: t.dtype for k, t in v.tensors.items()} for v in self.voices}
+        first = next(iter(shapes.values()))
+        if any(found != first for found in shapes.values()):
+            raise ValueError(f"voices: every voice must give the same tensors and dtypes, got {shapes}")
+        return self
+
+    def language(self, voice: VoiceConfig) -> str:
+        """The language ``voice`` speaks: its own, else the frontend's (an espeak voice such as ``en-us``)."""
+        return voice.language or self.frontend.voice
+
+    def voice(self, name: str | None) -> VoiceConfig:
+        """The voice called ``name`` (the first when None); an unknown name is refused naming the voices."""
+        if name is None:
+            return self.voices[0]
+        for voice in self.voices:
+            if voice.name == name:
+                return voice
+        raise InputError(f"voice {name!r} is not one of {[v.name for v in self.voices]}", "voice")
 
 
 NetworkConfig.model_rebuild()

@@ -50,6 +50,10 @@ class BlockContext:
     def networks_with_role(self, role: str) -> list[str]:
         return self._addon.networks_with_role(role)
 
+    def network_names(self) -> list[str]:
+        """Every network the addon declares."""
+        return list(self._addon.config.networks)
+
 
 def inside(folder: Path, relative: str, owner: str) -> Path:
     """``folder / relative``, refused when it leaves ``folder`` (``..``, an absolute path, a symlink)."""

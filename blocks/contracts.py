@@ -63,6 +63,18 @@ UTTERANCE_TENSORS = (TensorSpec("input", "int64", 2), TensorSpec("input_lengths"
 """What every utterance starts with: its phoneme ids, their count, (noise, length, noise_w), its controls."""
 
 
+def voice_tensors(config: AddonConfig) -> tuple[TensorSpec, ...]:
+    """The tensors every voice of the addon adds to an utterance (all voices give the same)."""
+    tensors = config.voices[0].tensors
+    return tuple(TensorSpec(name, spec.dtype, None if spec.value is None else int(np.ndim(spec.value)))
+                 for name, spec in tensors.items())
+
+
+def utterance_tensors(config: AddonConfig) -> dict[str, TensorSpec]:
+    """What every utterance of the addon starts with: the ids, scales, controls, and its voice's tensors."""
+    return {spec.name: spec for spec in (*UTTERANCE_TENSORS, *voice_tensors(config))}
+
+
 def network_contract(name: str, config: AddonConfig, path: str) -> Contract:
     """A network's declared inputs (those not drawn at random) and outputs."""
     network: NetworkConfig | None = config.networks.get(name)
@@ -91,7 +103,7 @@ def check_stack(nodes: list[Node], config: AddonConfig) -> None:
     """Walk the stack in order; raise ContractError at the first read nothing before it provides, or at
     the first block that transforms a stream with no stream before it. Each node keeps its contract
     (``Node.contract``): the block built from it sees exactly those tensors."""
-    available = {spec.name: spec for spec in UTTERANCE_TENSORS}
+    available = utterance_tensors(config)
     streaming = False
     for node in nodes:
         streaming = _check(node, config, available, streaming)

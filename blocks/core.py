@@ -52,6 +52,8 @@ class Request:
     """Elements the network calls of the blocks running here carried, padding included."""
     request_id: str = ""
     """The request's id, for logs in every stage."""
+    voice: str = ""
+    """The addon's voice (its name; empty: the first), whose tensors every utterance gets."""
     room: Callable[[], bool] | None = None
     """True while chunks may grow (the stream has audio to spare, the process idle compute);
     None: they grow by the schedule alone."""

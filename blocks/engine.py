@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from blocks.backends.base import Tally, TallyCounts
-from blocks.contracts import UTTERANCE_TENSORS, Contract, check_stack, scoped
+from blocks.contracts import Contract, check_stack, scoped, utterance_tensors
 from blocks.core import Chunk, Request, SequenceBlock, StreamableBlock
 from blocks.errors import AddonError, ContractError, StackError
 from blocks.marks import TIMING_KEYS
@@ -32,6 +32,7 @@ from blocks.spec import Node, parse_stack
 
 if TYPE_CHECKING:
     from blocks.addon import Addon
+    from blocks.config import AddonConfig
     from blocks.session import Job
 
 Address = tuple[int | str, ...]
@@ -61,7 +62,7 @@ class Layout:
     streams: tuple[Part, ...]
 
     @classmethod
-    def of(cls, nodes: Sequence[Node]) -> Layout:
+    def of(cls, nodes: Sequence[Node], config: AddonConfig) -> Layout:
         first = nodes[0]
         if ENCODER_SLOT in first.children and STREAM_SLOT in first.children:
             encoder = Part((0, ENCODER_SLOT), _single(first, ENCODER_SLOT))
@@ -70,7 +71,7 @@ class Layout:
             encoder, streams = None, [Part((0,), first)]
         streams += [Part((index,), node) for index, node in enumerate(nodes[1:], start=1)]
         layout = cls(encoder, tuple(streams))
-        layout.check_boundaries()
+        layout.check_boundaries(set(utterance_tensors(config)))
         return layout
 
     def stream_reads(self, indices: Iterable[int]) -> frozenset[str]:
@@ -83,10 +84,9 @@ class Layout:
             written |= contract.write_names
         return frozenset(reads)
 
-    def check_boundaries(self) -> None:
-        """A stream part reads only the utterance's tensors, the encoder's, and its own blocks' writes: a
-        stage is sent nothing else, so the in-process chain must not rely on more."""
-        available = {spec.name for spec in UTTERANCE_TENSORS}
+    def check_boundaries(self, available: set[str]) -> None:
+        """A stream part reads only the utterance's tensors (``available``), the encoder's, and its own
+        blocks' writes: a stage is sent nothing else, so the in-process chain must not rely on more."""
         if self.encoder is not None:
             available |= self.encoder.contract.write_names
         for part in self.streams:
@@ -117,7 +117,7 @@ def variant_node(addon: Addon, block_type: str) -> Node:
         check_stack(nodes, addon.config)
     except StackError as error:
         raise AddonError(f"addon {addon.name!r}, variant {block_type!r}: {error}") from None
-    encoder = Layout.of(nodes).encoder
+    encoder = Layout.of(nodes, addon.config).encoder
     assert encoder is not None
     return encoder.node
 
@@ -140,7 +140,7 @@ class Engine:
     def __init__(self, addon: Addon, encoder: bool = True, streams: Sequence[int] | None = None,
                  variant: str | None = None) -> None:
         self.addon = addon
-        self.layout = Layout.of(addon.stack_nodes)
+        self.layout = Layout.of(addon.stack_nodes, addon.config)
         context = addon.context()
         self.encoder_node: Node | None = None
         self.encoder: SequenceBlock | None = None
@@ -168,8 +168,8 @@ class Engine:
             self.indices == tuple(range(len(self.layout.streams)))
 
     def encode(self, tensors: Mapping[str, np.ndarray], request: Request) -> Encoded:
-        """The encoder part on one utterance's tensors (unchanged when the stack has none)."""
-        board = dict(tensors)
+        """The encoder part on one utterance's tensors and its voice's (unchanged when the stack has none)."""
+        board = {**self.addon.voice_tensors(request.voice), **tensors}
         own = Tally()
         if self.encoder is not None and self.encoder_node is not None:
             contract = self.encoder_node.contract
@@ -184,6 +184,7 @@ class Engine:
                upstream: Iterator[Chunk] | None = None) -> Iterator[Chunk]:
         """This engine's stream parts on one utterance: chunks, each carrying the tally of the network calls
         behind it and the timing tensors learned so far (upstream chunks' included)."""
+        tensors = {**self.addon.voice_tensors(request.voice), **tensors}
         missing = self.reads - set(tensors)
         if missing:
             raise ContractError(self.parts[0].node.path if self.parts else "$.stack",

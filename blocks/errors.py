@@ -54,6 +54,10 @@ class NetworkLoadError(RuntimeError):
         self.path = path
 
 
+class VoiceImportError(AddonError):
+    """A model could not be turned into an addon; the message says what was not found or did not match."""
+
+
 class DeviceUnavailable(AddonError):
     """A network's backend asks for a device (CUDA, NeuronCores) this machine or install lacks; the message
     says what to install or which setting to change."""

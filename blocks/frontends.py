@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
 from blocks.config import FrontendConfig
@@ -17,6 +18,7 @@ from blocks.errors import AddonError, InputError
 from blocks.registry import Table
 
 if TYPE_CHECKING:
+    from blocks.components.sentence_rules import SentenceRules
     from blocks.components.text import Span
     from blocks.utterance import Utterance
 
@@ -35,6 +37,18 @@ class Frontend(abc.ABC):
     def __init__(self, context: FrontendContext | None = None, options: FrontendConfig | None = None) -> None:
         self.context = context
         self.options = options if options is not None else FrontendConfig()
+
+    @property
+    def language(self) -> str:
+        """The language it reads (an espeak-ng voice name or a BCP 47 tag): it picks the text rules."""
+        return self.options.voice
+
+    @cached_property
+    def rules(self) -> SentenceRules:
+        """Where sentences end in this frontend's language (``blocks.components.sentence_rules``)."""
+        from blocks.components.sentence_rules import rules_for
+
+        return rules_for(self.language, None)
 
     @abc.abstractmethod
     def check(self, text: str) -> str:
@@ -57,7 +71,6 @@ class Frontend(abc.ABC):
         """Check, split and phonemize ``text``, lazily, span by span."""
         for span in self.split(self.check(text)):
             yield self.phonemize(span)
-
 
     def phoneme_ids(self, phonemes: str, strict: bool = True) -> list[int]:
         """The ids of a phoneme string inside an utterance (SSML ``<phoneme>``); a frontend that cannot

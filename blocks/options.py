@@ -24,6 +24,8 @@ class VoiceOptions(BaseModel):
     """Per-request synthesis options a client may send; ``None`` takes the addon's default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    voice: str | None = None
+    """The addon's voice (``GET /v1/audio/voices`` lists them; default: its first)."""
     seed: int = Field(default=0, ge=0, lt=2**63)
     """Seed of every random draw: the same seed gives bit-identical audio."""
     length_scale: float | None = Field(default=None, ge=0.1, le=10.0, allow_inf_nan=False)

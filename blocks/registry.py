@@ -64,7 +64,8 @@ class Problem:
     reason: str
 
 
-def _distribution(entry: EntryPoint) -> str:
+def distribution(entry: EntryPoint) -> str:
+    """The distribution (name and version) that declares an entry point."""
     dist = entry.dist
     return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "an unknown distribution"
 
@@ -88,7 +89,7 @@ class Table(Generic[T]):
         if self._claims is None:
             claims = {name: Claim(name, BUILTIN, target) for name, target in self.builtin.items()}
             for entry in entry_points(group=self.group):
-                claim = Claim(entry.name, _distribution(entry), entry.value)
+                claim = Claim(entry.name, distribution(entry), entry.value)
                 if (taken := claims.get(entry.name)) is not None:
                     self._problems[entry.name] = Problem(
                         entry.name, claim.source, f"{self.kind} type {entry.name!r} is claimed twice: by "

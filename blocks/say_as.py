@@ -1,7 +1,9 @@
-"""SSML ``say-as``: how digits, letters, dates, times and phone numbers are read, as English words.
+"""SSML ``say-as``: how digits, letters, dates, times and phone numbers are read.
 
 Each interpretation turns the element's text into the words spoken in its place; a text the
-interpretation cannot read is an :class:`~blocks.errors.InputError` saying which and why.
+interpretation cannot read is an :class:`~blocks.errors.InputError` saying which and why. English voices
+get English words; a voice of another language gets digits and letters laid out for espeak-ng to say in
+that language (ordinal, date and time are read in English only, and refused elsewhere).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from blocks.errors import InputError
+from blocks.language import is_english
 
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
         "sixteen seventeen eighteen nineteen".split()
@@ -183,9 +186,50 @@ READERS: dict[str, Callable[[str, str | None], str]] = {
 """``interpret-as`` value -> reader of (text, format)."""
 
 
-def say_as(interpret_as: str, text: str, date_format: str | None = None) -> str:
-    """The words spoken for ``text`` read as ``interpret_as``."""
+def _spaced(characters: list[str], what: str, text: str) -> str:
+    if not characters:
+        raise InputError(f"say-as {what}: {text!r} holds no letter or digit")
+    return " ".join(characters)
+
+
+def _whole_number(text: str) -> str:
+    match = re.fullmatch(r"\s*([+-]?[\d,]+)\s*", text)
+    if not match:
+        raise InputError(f"say-as cardinal: {text!r} is not a whole number (voices of languages other than "
+                         f"English read whole numbers only)")
+    return str(_integer(match.group(1), "cardinal"))
+
+
+def _digits(text: str) -> str:
+    read_digits(text)  # the same checks as in English
+    return " ".join(re.sub(r"[\s,.-]", "", text))
+
+
+def _telephone(text: str) -> str:
+    read_telephone(text)  # the same checks as in English
+    spoken = ", ".join(" ".join(group) for group in re.findall(r"\d+", text))
+    return ("+ " if text.strip().startswith("+") else "") + spoken
+
+
+ANY_LANGUAGE: dict[str, Callable[[str], str]] = {
+    "characters": lambda text: _spaced([c for c in text if c.isalnum()], "characters", text),
+    "spell-out": lambda text: _spaced([c for c in text if c.isalnum()], "spell-out", text),
+    "cardinal": _whole_number,
+    "number": _whole_number,
+    "digits": lambda text: _digits(text),
+    "telephone": _telephone,
+}
+"""The readings a voice of any language gives: digits and letters that espeak-ng says in the voice's language."""
+
+
+def say_as(interpret_as: str, text: str, date_format: str | None = None, language: str = "en") -> str:
+    """The words spoken for ``text`` read as ``interpret_as`` by a voice speaking ``language``."""
     reader = READERS.get(interpret_as)
     if reader is None:
         raise InputError(f"say-as: interpret-as {interpret_as!r} is not supported; use one of {sorted(READERS)}")
-    return reader(text, date_format)
+    if is_english(language):
+        return reader(text, date_format)
+    if interpret_as not in ANY_LANGUAGE:
+        raise InputError(f"say-as: interpret-as {interpret_as!r} is read in English only, and this voice speaks "
+                         f"{language!r}; use one of {sorted(ANY_LANGUAGE)}")
+    return ANY_LANGUAGE[interpret_as](text)

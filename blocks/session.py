@@ -72,6 +72,8 @@ class Job:
     options: SynthesisOptions
     """Resolved options (no ``None`` scale)."""
     request_id: str
+    voice: str = ""
+    """The addon's voice that speaks it."""
     controls: dict[str, np.ndarray] | None = None
     """Per-id control tensors (``blocks.controls``); None: neutral."""
     marks: tuple[SsmlMark, ...] = ()
@@ -84,7 +86,7 @@ class Job:
         return Request(seed=options.seed, length_scale=options.scale("length_scale"),
                        noise_scale=options.scale("noise_scale"), noise_w=options.scale("noise_w"),
                        utterance_index=self.index, cancelled=cancelled, schedule=options.schedule,
-                       request_id=self.request_id, room=room)
+                       request_id=self.request_id, voice=self.voice, room=room)
 
     def tensors(self) -> dict[str, np.ndarray]:
         """What the utterance starts with: its ids and length, and ``scales`` = (noise, length, noise_w)."""
@@ -103,6 +105,8 @@ class Session:
                  request_id: str | None = None, tally: Tally | None = None, text_type: str = "text") -> None:
         self.text = text
         self.options = options.resolved(addon.config.defaults)
+        self.voice = addon.config.voice(options.voice)
+        """The voice that speaks the request (an unknown name is refused here, naming the voices)."""
         self.frontend = frontend
         self.limit = addon.max_sequence_length()
         self.sample_rate = addon.config.sample_rate
@@ -124,7 +128,7 @@ class Session:
     def _plan(self, addon: Addon, text: str, text_type: str) -> None:
         """The request's sentences (``spans``), byte offsets, and SSML ``document`` (None for plain text)."""
         frontend = self.frontend
-        self.document = self._document(addon, text, text_type)
+        self.document = self._document(addon, text, text_type, addon.config.language(self.voice))
         if self.document is None:
             self.spans = frontend.split(frontend.check(text))
             self.byte = ByteOffsets(text)
@@ -133,13 +137,13 @@ class Session:
             self.byte = self.document.offsets()
 
     @staticmethod
-    def _document(addon: Addon, text: str, text_type: str) -> Document | None:
+    def _document(addon: Addon, text: str, text_type: str, language: str) -> Document | None:
         """The SSML document of ``text`` (None for plain text); SSML the addon cannot honour is refused."""
         if text_type == "text":
             return None
         if text_type != "ssml":
             raise InputError(f"text_type must be 'text' or 'ssml', got {text_type!r}")
-        document = ssml.parse(text)
+        document = ssml.parse(text, language)
         honoured = controls.honoured(addon.stack_nodes)
         if missing := document.used() - honoured:
             raise SsmlError(f"addon {addon.name!r} cannot honour SSML {', '.join(sorted(missing))} "
@@ -164,11 +168,11 @@ class Session:
 
     def _job(self, utterance: Utterance, index: int, sentence: int, final: bool, until: int | None = None) -> Job:
         if self.document is None:
-            return Job(utterance, index, sentence, final, self.options, self.request_id)
+            return Job(utterance, index, sentence, final, self.options, self.request_id, self.voice.name)
         utterance, tensors, marks = ssml_plan.shape(self.document, self.frontend, utterance, self._planned,
                                                     None if final else until, self.seconds_per_frame)
         self._planned = until if until is not None else self._planned
-        return Job(utterance, index, sentence, final, self.options, self.request_id, tensors, marks)
+        return Job(utterance, index, sentence, final, self.options, self.request_id, self.voice.name, tensors, marks)
 
     def _fit(self, utterance: Utterance) -> Iterator[Utterance]:
         """The utterance whole if the model takes it, else its halves (at a clause, or a word), recursively."""

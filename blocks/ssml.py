@@ -19,6 +19,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from blocks.errors import InputError
+from blocks.language import same_language
 from blocks.say_as import DATE_FORMATS, READERS, say_as
 from blocks.ssml_document import NEUTRAL, Break, Controls, Document, MarkTag, Phonemes, SsmlError
 from blocks.xsampa import to_ipa
@@ -62,17 +63,17 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
 """Every supported tag and its attributes (``xml:lang`` is written ``lang`` here)."""
 TEXT_ONLY = frozenset({"say-as", "sub", "phoneme"})
 EMPTY = frozenset({"break", "mark"})
-LANG_NOTE = "lang: every voice is English; xml:lang is accepted and ignored"
 
 
-def parse(source: str) -> Document:
-    """The document of an SSML string; an :class:`SsmlError` says what is wrong and where."""
+def parse(source: str, language: str = "en") -> Document:
+    """The document of an SSML string for a voice speaking ``language``; an :class:`SsmlError` says what is
+    wrong and where (``xml:lang`` naming another language included)."""
     if not isinstance(source, str):
         raise SsmlError(f"SSML must be a string, got {type(source).__name__}")
     data = source.encode("utf-8")
     if len(data) > MAX_SOURCE_BYTES:
         raise SsmlError(f"SSML has {len(data)} bytes; the limit is {MAX_SOURCE_BYTES}")
-    builder = _Builder(source, data)
+    builder = _Builder(source, data, language)
     parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     builder.expat = parser.parser
     parser.parser.buffer_text = False  # one call per text piece: its byte index is exact
@@ -92,8 +93,9 @@ def parse(source: str) -> Document:
 class _Builder:
     """The parser's target: builds the spoken text as elements open and close."""
 
-    def __init__(self, source: str, data: bytes) -> None:
+    def __init__(self, source: str, data: bytes, language: str) -> None:
         self.raw = data
+        self.language = language
         self.doc = Document(source)
         self.expat: Any = None
         self.stack: list[tuple[str, Controls, int, dict[str, str]]] = []
@@ -143,9 +145,9 @@ class _Builder:
             self.held = []
         elif name == "phoneme":
             self._check_phoneme(attributes)
-        if name == "lang" or ("lang" in attributes and not attributes["lang"].lower().startswith("en")):
-            if LANG_NOTE not in self.doc.notes:
-                self.doc.notes.append(LANG_NOTE)
+        if "lang" in attributes and not same_language(attributes["lang"], self.language):
+            self._fail(f"xml:lang {attributes['lang']!r} on <{name}> is not the voice's language "
+                       f"({self.language!r}): a voice speaks its own language only")
         self.stack.append((name, controls, len(self.doc.text), attributes))
 
     def end(self, tag: str) -> None:
@@ -159,7 +161,7 @@ class _Builder:
                 spoken = attributes["alias"]
             else:
                 try:
-                    spoken = say_as(attributes["interpret-as"], content, attributes.get("format"))
+                    spoken = say_as(attributes["interpret-as"], content, attributes.get("format"), self.language)
                 except InputError as error:
                     self._fail(str(error))
             self._append(spoken, first, at, controls=self.stack[-1][1])

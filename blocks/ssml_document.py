@@ -72,7 +72,6 @@ class Document:
     phonemes: list[Phonemes] = field(default_factory=list)
     boundaries: list[int] = field(default_factory=list)
     """Spoken-text offsets where a sentence must end (``<s>``, ``<p>`` edges)."""
-    notes: list[str] = field(default_factory=list)
 
     def used(self) -> set[str]:
         """The span controls the document asks for: ``rate``, ``volume``, ``pitch``, ``break``."""

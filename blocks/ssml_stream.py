@@ -62,7 +62,8 @@ class SsmlTextStream(TextStream):
         self.rest = len(self.text)
         if not source.strip():
             return
-        document = Session._document(self.addon, source, "ssml")  # parsed; controls the addon honours
+        # parsed for the voice's language; controls the addon honours
+        document = Session._document(self.addon, source, "ssml", self.addon.config.language(self.voice))
         spans = ssml_plan.spans(document, self.frontend, self.frontend.check(document.text))
         with self._lock:
             offset = self._append(document, base)
@@ -92,7 +93,6 @@ class SsmlTextStream(TextStream):
         merged.marks += [MarkTag(m.at + offset, m.name, m.start + base, m.end + base, m.order)
                          for m in document.marks]
         merged.phonemes += [Phonemes(p.start + offset, p.end + offset, p.ipa) for p in document.phonemes]
-        merged.notes += [note for note in document.notes if note not in merged.notes]
         merged.source = self.text[: self.rest]
         self.byte = merged.offsets()
         return offset
@@ -101,4 +101,4 @@ class SsmlTextStream(TextStream):
         lower, upper = self._bounds[sentence]
         utterance, tensors, marks = ssml_plan.shape(self.document, self.frontend, utterance, lower, upper,
                                                     self.seconds_per_frame)
-        return Job(utterance, index, sentence, final, self.options, self.request_id, tensors, marks)
+        return Job(utterance, index, sentence, final, self.options, self.request_id, self.voice.name, tensors, marks)

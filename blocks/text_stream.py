@@ -1,7 +1,8 @@
 """Text streamed in: a Session whose text arrives in fragments (a language model's tokens, a typist's keys).
 
 Fragments may cut words anywhere. A sentence is released as soon as what follows confirms its end
-(``textlib.complete_sentences``), so "Dr.", "$42.50", "9:30" and "e.g." never end one; a run with no
+(the frontend's ``rules.complete_sentences``: in English "Dr.", "$42.50", "9:30" and "e.g." never end one;
+in other languages espeak-ng's sentence ends apply); a run with no
 sentence end is cut at its last clause boundary once it passes ``LONG_RUN_CHARS``. Released sentences
 become utterances exactly as the one-shot :class:`~blocks.session.Session` makes them from the whole
 text (same spans, offsets into the concatenation of every fragment, same running ``index`` and so the
@@ -116,11 +117,11 @@ class TextStream(Session):
         start = self.rest
         tail = self.cleaned[start:]
         if final:
-            found, rest = textlib.sentences(tail), len(tail)
+            found, rest = self.frontend.rules.sentences(tail), len(tail)
         else:
-            found, rest = textlib.complete_sentences(tail)
+            found, rest = self.frontend.rules.complete_sentences(tail)
             run = Span(rest, len(tail), tail[rest:])
-            if len(run.text.strip()) > self.long_run_chars and (cut := textlib.last_clause_break(run)):
+            if len(run.text.strip()) > self.long_run_chars and (cut := self.frontend.rules.last_clause_break(run)):
                 piece = run.text[:cut]
                 lead = len(piece) - len(piece.lstrip())
                 found.append(Span(rest + lead, rest + len(piece.rstrip()), piece.strip()))
@@ -159,7 +160,7 @@ class TextStream(Session):
         """The pieces a first sentence ending the text would be spoken as (None: no such sentence)."""
         if self.sentences or not tail.rstrip().endswith((".", "!", "?")):
             return None
-        found = textlib.sentences(tail)
+        found = self.frontend.rules.sentences(tail)
         if len(found) != 1:
             return None
         sentence = found[0]

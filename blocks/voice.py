@@ -70,6 +70,11 @@ class Voice:
     def name(self) -> str:
         return self.addon.name
 
+    @property
+    def voices(self) -> list[str]:
+        """The names of the addon's voices (``stream(..., voice=NAME)``); the first is the default."""
+        return [voice.name for voice in self.addon.config.voices]
+
     def describe(self) -> str:
         """The stack tree, networks and backend, for ``voxstack addons inspect``."""
         config = self.addon.config
@@ -92,6 +97,7 @@ class Voice:
     def stream(
         self,
         text: str,
+        voice: str | None = None,
         seed: int = 0,
         length_scale: float | None = None,
         noise_scale: float | None = None,
@@ -106,10 +112,11 @@ class Voice:
         """Yield audio chunks as soon as each exists; utterances are phonemized one at a time.
 
         ``tally``, if given, counts the elements the networks carried (padding waste in fixed mode).
-        ``text_type="ssml"`` reads ``text`` as SSML (the supported subset: README, "SSML").
+        ``text_type="ssml"`` reads ``text`` as SSML (the supported subset: README, "SSML"). ``voice``: one of
+        ``voices`` (default: the first); an unknown one is an InputError naming them.
         """
-        options = options_from(seed=seed, length_scale=length_scale, noise_scale=noise_scale, noise_w=noise_w,
-                               marks=tuple(marks), schedule=schedule)
+        options = options_from(voice=voice, seed=seed, length_scale=length_scale, noise_scale=noise_scale,
+                               noise_w=noise_w, marks=tuple(marks), schedule=schedule)
         session = self.session(text, options, request_id, tally, text_type)
         for job in session.jobs():
             yield from self.utterance(session, job, cancelled)

@@ -28,8 +28,8 @@ class SpeechRequest(BaseModel):
     """The addon to speak with (``GET /v1/models`` lists them)."""
     input: str
     """The text to speak (plain text, as OpenAI reads it)."""
-    voice: str = "default"
-    """The addon's voice."""
+    voice: str | None = None
+    """The addon's voice (``GET /v1/audio/voices`` lists them; default: the addon's first)."""
     instructions: str | None = None
     """Accepted for compatibility; the voices here take no instructions, and it is ignored."""
     response_format: str = "wav"
@@ -47,8 +47,6 @@ class StreamRequest(VoiceOptions):
     """The addon to speak with (``GET /v1/models`` lists them)."""
     input: str
     """The text (or SSML, with ``text_type: "ssml"``) to speak."""
-    voice: str = "default"
-    """The addon's voice."""
     sample_format: Literal["s16le", "f32le"] = "s16le"
     """Encoding of the base64 audio in each ``audio`` line."""
     text_type: Literal["text", "ssml"] = "text"

@@ -137,6 +137,12 @@ class Ingress:
         """Every served addon with its voices, sample rate and encoder variants."""
         return {"object": "list", "data": [model.describe() for model in self.models.by_name.values()]}
 
+    @app.get("/v1/audio/voices")
+    async def voices(self, model: str | None = None) -> dict[str, Any]:
+        """Every voice of every served addon (of ``model`` only, when given): name, addon, language."""
+        models = [self.models.get(model)] if model is not None else list(self.models.by_name.values())
+        return {"voices": [voice for served in models for voice in served.voices()]}
+
     @app.get("/v1/route")
     async def route(self, model: str | None = None,
                     x_voxstack_client: str | None = Header(default=None)) -> JSONResponse:
@@ -148,7 +154,7 @@ class Ingress:
     async def speech(self, body: SpeechRequest, x_voxstack_client: str | None = Header(default=None),
                      x_request_id: str | None = Header(default=None)) -> StreamingResponse:
         """OpenAI's speech endpoint: the audio, streamed in the ``response_format`` asked for."""
-        lifecycle = Lifecycle(request_id(x_request_id), "speech", body.model, body.voice)
+        lifecycle = Lifecycle(request_id(x_request_id), "speech", body.model, body.voice or "")
         lifecycle.open()
         with lifecycle.failing():
             if body.response_format not in FORMATS:
@@ -156,10 +162,11 @@ class Ingress:
                                  f"{list(FORMATS)}", "response_format")
             model = self.models.get(body.model)
             try:
-                options = options_from(length_scale=model.addon.config.defaults.length_scale / body.speed, marks=())
+                options = options_from(length_scale=model.addon.config.defaults.length_scale / body.speed, marks=(),
+                                       voice=body.voice)
             except InputError as error:
                 raise InputError(f"speed {body.speed} gives {error}", "speed") from None
-            stream, variant = await self._open(lifecycle, model, body.voice, body.input, options, x_voxstack_client)
+            stream, variant = await self._open(lifecycle, model, body.input, options, x_voxstack_client)
         encoder = encoder_for(body.response_format, model.sample_rate)
         sse = body.stream_format == "sse"
 
@@ -190,22 +197,21 @@ class Ingress:
     async def stream(self, body: StreamRequest, x_voxstack_client: str | None = Header(default=None),
                      x_request_id: str | None = Header(default=None)) -> StreamingResponse:
         """The native endpoint: NDJSON lines of audio and speech marks as they are made."""
-        lifecycle = Lifecycle(request_id(x_request_id), "stream", body.model, body.voice)
+        lifecycle = Lifecycle(request_id(x_request_id), "stream", body.model, body.voice or "")
         lifecycle.open()
         with lifecycle.failing():
             model = self.models.get(body.model)
-            stream, variant = await self._open(lifecycle, model, body.voice, body.input, body.options(),
+            stream, variant = await self._open(lifecycle, model, body.input, body.options(),
                                                x_voxstack_client, body.text_type)
         pack = SAMPLE_FORMATS[body.sample_format]
         rate = model.sample_rate
 
         async def lines() -> AsyncIterator[bytes]:
             # each piece's lines leave in one write, the start line with the first piece's
-            start = {"type": "start", "model": body.model, "variant": variant, "sample_rate": rate,
+            start = {"type": "start", "model": body.model, "voice": stream.session.voice.name, "variant": variant,
+                     "sample_rate": rate,
                      "sample_format": body.sample_format, "utterances": len(stream.session.spans),
                      "request_id": lifecycle.request_id}
-            if (document := stream.session.document) is not None and document.notes:
-                start["notes"] = document.notes  # e.g. xml:lang accepted and ignored
             out = ndjson_line(start)
             async for piece in self._pieces(stream, variant, "stream", raw=False):
                 if isinstance(piece, dict):
@@ -226,14 +232,12 @@ class Ingress:
         """Text streamed in, audio out as sentences complete (protocol: deployments/websocket.py)."""
         await Socket(self, websocket, request_id(websocket.headers.get(REQUEST_ID_HEADER))).run()
 
-    async def _open(self, lifecycle: Lifecycle, model: ServedAddon, voice: str, text: str,
+    async def _open(self, lifecycle: Lifecycle, model: ServedAddon, text: str,
                     options: SynthesisOptions, client: str | None, text_type: str = "text"
                     ) -> tuple[ServedStream, str]:
         """Validate, admit, and start a request; returns once its first chunk exists (OpenAI's
         endpoint always reads plain text: SSML only where ``text_type`` asks for it)."""
-        config = model.addon.config
-        if voice not in config.voices:
-            raise InputError(f"voice {voice!r} is not one of {config.voices}", "voice")
+        model.addon.config.voice(options.voice)  # an unknown voice is refused naming the voices
         try:
             session = Session(model.addon, model.frontend, text, options, lifecycle.request_id, text_type=text_type)
         except InputError as error:

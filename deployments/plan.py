@@ -117,7 +117,7 @@ def label(node: Node) -> str:
 
 def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] | None, prefix: str) -> AddonPlan:
     """The deployments of one addon; ``groups`` lists the stream parts served together per deployment."""
-    layout = Layout.of(addon.stack_nodes)
+    layout = Layout.of(addon.stack_nodes, addon.config)
     if layout.encoder is None:
         raise AddonError(f"addon {addon.name!r}: the first stack entry must be a StreamablePipeline (a sequence "
                          f"block, then a streamable block) to be served in stages; got {label(layout.streams[0].node)}")

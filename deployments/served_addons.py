@@ -55,11 +55,17 @@ class ServedAddon:
         mine = {name: weight for name, weight in weights.items() if name in self.encoders}
         self.router = WeightedRouter(mine or {self.default_variant: 1.0})
 
+    def voices(self) -> list[dict[str, Any]]:
+        """The addon's voices as ``GET /v1/audio/voices`` lists them (the first is the default)."""
+        config = self.addon.config
+        return [{"name": v.name, "model": config.name, "language": config.language(v), "speaker": v.speaker,
+                 "description": v.description, "default": index == 0} for index, v in enumerate(config.voices)]
+
     def describe(self) -> dict[str, Any]:
         """The addon's ``/v1/models`` entry."""
         config = self.addon.config
         return {"id": config.name, "object": "model", "owned_by": "voxstack", "version": config.version,
-                "voices": config.voices, "sample_rate": config.sample_rate, "variants": sorted(self.encoders),
+                "voices": self.voices(), "sample_rate": config.sample_rate, "variants": sorted(self.encoders),
                 "language": config.frontend.voice, "description": config.description,
                 "controls": sorted(honoured(self.addon.stack_nodes))}
 

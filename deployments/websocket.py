@@ -49,8 +49,6 @@ class Start(VoiceOptions):
     type: Literal["start"]
     model: str | None = None
     """The addon (default: the first served)."""
-    voice: str = "default"
-    """The addon's voice."""
     sample_format: Literal["s16le", "f32le"] = "s16le"
     """Encoding of the binary audio frames."""
     text_type: Literal["text", "ssml"] = "text"
@@ -203,13 +201,12 @@ class Socket:
     async def _start(self, start: Start) -> None:
         if start.request_id is not None:
             self.lifecycle.request_id = request_id(start.request_id)
-        self.lifecycle.model, self.lifecycle.voice = start.model or "", start.voice
+        self.lifecycle.model, self.lifecycle.voice = start.model or "", start.voice or ""
         self.lifecycle.started = time.perf_counter()
         self.lifecycle.open()
         try:
             model = self.ingress.models.get(start.model)
-            if start.voice not in model.addon.config.voices:
-                raise InputError(f"voice {start.voice!r} is not one of {model.addon.config.voices}", "voice")
+            voice = model.addon.config.voice(start.voice)
         except InputError as error:
             raise Refused.of(error) from None
         self.model = model
@@ -220,8 +217,8 @@ class Socket:
                        else TextStream(model.addon, model.frontend, options, rid, speculate=True))
         self.pack = SAMPLE_FORMATS[start.sample_format]
         await self._send_json({"type": "start", "model": model.name, "variant": self.variant,
-                               "sample_rate": model.sample_rate, "sample_format": start.sample_format,
-                               "request_id": rid})
+                               "voice": voice.name, "sample_rate": model.sample_rate,
+                               "sample_format": start.sample_format, "request_id": rid})
         self._begin()
 
     def _begin(self) -> None:

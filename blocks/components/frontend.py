@@ -6,9 +6,11 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import cached_property
 
 from blocks.components import text as textlib
 from blocks.components.espeak import Clause, Espeak
+from blocks.components.sentence_rules import SentenceRules, rules_for
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
 from blocks.context import FrontendContext
@@ -31,6 +33,11 @@ class EspeakFrontend(Frontend):
         super().__init__(context, options)
         self.id_map = self._load_map(context)
         self.espeak = Espeak(self.options.voice)
+
+    @cached_property
+    def rules(self) -> SentenceRules:
+        """English rules for English voices; espeak-ng's sentence ends (piper-tts's) for the others."""
+        return rules_for(self.language, getattr(self, "espeak", None))
 
     def _load_map(self, context: FrontendContext | None) -> dict[str, list[int]]:
         source = self.options.phoneme_id_map
@@ -59,7 +66,7 @@ class EspeakFrontend(Frontend):
     def split(self, text: str) -> list[Span]:
         """Utterance spans of already-checked text (cheap: no phonemization): whole sentences, unless
         the opt-in ``max_utterance_chars`` or ``first_utterance_chars`` options cut them."""
-        return [piece for number, sentence in enumerate(textlib.sentences(text))
+        return [piece for number, sentence in enumerate(self.rules.sentences(text))
                 for piece in self.split_sentence(sentence, first=number == 0)]
 
     def split_sentence(self, sentence: Span, first: bool) -> list[Span]:
@@ -112,7 +119,7 @@ class EspeakFrontend(Frontend):
     def _read(self, text: str) -> list[Clause]:
         """espeak-ng's clauses of ``text``, with periods it would wrongly end a sentence at read as spaces."""
         said = self.espeak.clauses(text)
-        ends = {sentence.end for sentence in textlib.sentences(text)}
+        ends = {sentence.end for sentence in self.rules.sentences(text)}
         masked = text
         for clause in said[:-1]:
             if clause.sentence_end and clause.terminator == ".":

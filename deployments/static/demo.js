@@ -40,7 +40,7 @@ async function loadModels() {
     const body = await response.json();
     for (const model of body.data) {
       const option = new Option(`${model.id} (${model.sample_rate} Hz)`, model.id);
-      option.dataset.voices = JSON.stringify(model.voices || ["default"]);
+      option.dataset.voices = JSON.stringify(model.voices || []);
       $("model").add(option);
     }
     fillVoices();
@@ -51,7 +51,8 @@ async function loadModels() {
 
 function fillVoices() {
   const option = $("model").selectedOptions[0];
-  $("voice").replaceChildren(...JSON.parse(option ? option.dataset.voices : "[]").map((v) => new Option(v, v)));
+  const voices = JSON.parse(option ? option.dataset.voices : "[]");
+  $("voice").replaceChildren(...voices.map((v) => new Option(v.language ? `${v.name} (${v.language})` : v.name, v.name)));
 }
 
 // Byte offset (UTF-8, as in the marks) -> character offset of the text being spoken.

@@ -3,8 +3,9 @@
 Three applications run on it from one serve config (deployed through the strict validator):
 ``voxstack`` (piper-joe alone: every stage, both encoder variants, small limits and short autoscaling
 delays), ``placed`` (every addon behind one ingress, stages named ``<addon>.<stage>`` and grouped,
-piper-joe's pinned to the fake accelerators, hibari with its own encoder variant) and ``fixed``
-(piper-joe on its fixed-shape profile, the whole stream part in one stage).
+piper-joe's pinned to the fake accelerators, hibari with its own encoder variant, and a multi-speaker
+German piper voice made and imported at the session's start, found through ``$VOXSTACK_ADDONS``) and
+``fixed`` (piper-joe on its fixed-shape profile, the whole stream part in one stage).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +30,9 @@ EXTRA_ADDONS = [name for name in list_addons() if name not in ("piper-joe", "hib
 """Addons beyond the two the tests know, served too in ``placed`` (every addon of the tree)."""
 FIXED_PROFILE = {"backend": {"profile": "fixed"}}
 """piper-joe's fixed-shape profile (the ``fixed`` application)."""
+MULTI_SPEAKER = "test-speakers"
+"""The imported multi-speaker voice (x_low, German, random weights) served in ``placed``."""
+SPEAKERS = ("ana", "ben", "chloe")
 LONG_TEXT = " ".join(f"This is sentence number {i} of a longer text, spoken one utterance at a time." for i in range(8))
 
 
@@ -82,6 +87,7 @@ def serve_config(port: int) -> dict[str, Any]:
                  {"name": "hibari", "groups": [_all_blocks("hibari")],
                   "variants": {"CustomizedEncoders": "CustomizedEncoders"}},
                  *({"name": name, "groups": [_all_blocks(name)]} for name in EXTRA_ADDONS),
+                 {"name": MULTI_SPEAKER, "groups": [_all_blocks(MULTI_SPEAKER)]},
              ]},
              "deployments": [
                  _stage("Ingress", user_config={"weights": {"hibari.CustomizedEncoders": 1.0}}),
@@ -147,6 +153,16 @@ def _healthy(service: Service, prefix: str) -> bool:
         return False
 
 
+def import_multi_speaker(folder: Path) -> Path:
+    """Make the multi-speaker voice and import it into ``folder/addons`` (returned), as a user would."""
+    from blocks.importers.piper import import_piper
+    from tests.piper_voices import make_voice
+
+    onnx, config = make_voice(folder / "made", "x_low", "de", list(SPEAKERS), seed=3)
+    import_piper(onnx, config, MULTI_SPEAKER, folder / "addons")
+    return folder / "addons"
+
+
 @pytest.fixture(scope="session")
 def service() -> Iterator[Service]:
     import ray
@@ -157,6 +173,8 @@ def service() -> Iterator[Service]:
 
     started = time.perf_counter()
     temp = tempfile.mkdtemp(prefix="vxray")
+    before = os.environ.get("VOXSTACK_ADDONS")
+    os.environ["VOXSTACK_ADDONS"] = str(import_multi_speaker(Path(temp)))  # before Ray: its workers inherit it
     os.environ["RAY_TMPDIR"] = temp  # the cluster's address file goes here too, not in /tmp/ray
     os.makedirs(os.path.join(temp, "ray"))
     head = {"num_cpus": 2, "include_dashboard": True, "dashboard_port": free_port(),  # for ray.util.state
@@ -181,6 +199,10 @@ def service() -> Iterator[Service]:
         serve.shutdown()
         ray.shutdown()
         cluster.shutdown()
+        if before is None:
+            os.environ.pop("VOXSTACK_ADDONS", None)
+        else:
+            os.environ["VOXSTACK_ADDONS"] = before
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -99,3 +99,10 @@ def test_empty_text_shows_the_error_on_the_page(page: Page):
     alert.wait_for(state="visible", timeout=30_000)
     assert "empty" in alert.inner_text()
     assert page.locator("#status").inner_text() == "failed"
+
+
+def test_the_voice_picker_lists_the_models_voices_with_their_language(page: Page, service):
+    voices = service.http.get("/v1/audio/voices", params={"model": page.locator("#model").input_value()}).json()
+    expected = [f"{v['name']} ({v['language']})" for v in voices["voices"]]
+    assert page.locator("#voice option").all_inner_texts() == expected
+    assert page.locator("#voice").input_value() == voices["voices"][0]["name"]

@@ -22,7 +22,7 @@ from deployments.run import free_port
 from deployments.wyoming_bridge import Service as Bridged
 from deployments.wyoming_bridge import serve_wyoming
 from tests.conftest import snr_db
-from tests.serve.conftest import Service
+from tests.serve.conftest import MULTI_SPEAKER, SPEAKERS, Service
 
 TEXT = "Dr. Smith paid $42.50 at 9:30, e.g. for tea. Then we all went home."
 FIRST = "Dr. Smith paid $42.50 at 9:30, e.g. for tea. Th"
@@ -107,8 +107,32 @@ def test_describe_lists_every_addon_as_a_voice_of_one_streaming_program(service:
     voices = info.tts[0].voices
     assert [v.name for v in voices] == [m["id"] for m in served] and len(voices) >= 3
     for voice, model in zip(voices, served, strict=True):
-        assert voice.languages == ["en_US"]
+        assert voice.languages == [model["voices"][0]["language"].replace("-", "_")]
         assert f"{model['sample_rate']} Hz" in (voice.description or "")
+        # as wyoming-piper lists a multi-speaker model's speakers; a single-voice addon lists none
+        names = [v["name"] for v in model["voices"]]
+        assert [s.name for s in voice.speakers or []] == (names if len(names) > 1 else [])
+    assert next(v for v in voices if v.name == MULTI_SPEAKER).languages == ["de_DE"]
+
+
+def test_the_speaker_is_chosen_per_request_and_equals_the_http_stream(service: Service, bridge: int) -> None:
+    text = "Guten Morgen. Der Zug fährt um neun Uhr ab."
+
+    async def speak(speaker: str | None) -> list[Event]:
+        async with AsyncTcpClient("127.0.0.1", bridge) as client:
+            await client.write_event(Synthesize(text, voice=SynthesizeVoice(name=MULTI_SPEAKER,
+                                                                             speaker=speaker)).event())
+            return await _events_until(client, "audio-stop")
+
+    for speaker in (SPEAKERS[1], SPEAKERS[2]):
+        body = {"model": MULTI_SPEAKER, "voice": speaker, "input": text, "sample_format": "s16le"}
+        records = [json.loads(line) for line in service.http.post("/placed/v1/stream", json=body).text.splitlines()]
+        http = b"".join(base64.b64decode(r["audio"]) for r in records if r["type"] == "audio")
+        assert audio_of(asyncio.run(speak(speaker))) == http
+    default = audio_of(asyncio.run(speak(None)))
+    assert default != audio_of(asyncio.run(speak(SPEAKERS[1])))  # no speaker: the first, ana
+    refused = asyncio.run(speak("nobody"))
+    assert refused[-1].type == "error" and all(name in refused[-1].data["text"] for name in SPEAKERS)
 
 
 @pytest.mark.parametrize("addon", ["piper-joe", "hibari", "legacy-ar"])
@@ -162,7 +186,7 @@ def test_unknown_events_malformed_events_and_unknown_voices_keep_the_connection(
 
 def test_a_request_takes_the_socket_opened_ahead_and_one_the_service_closed_is_replaced(service: Service) -> None:
     async def speak(bridged: Bridged) -> list[Any]:
-        ws = await bridged.open(await bridged.voice(SynthesizeVoice(name="piper-joe")), sentences=False,
+        ws = await bridged.open(await bridged.voice(SynthesizeVoice(name="piper-joe")), None, sentences=False,
                                 request_id="wyoming-test")
         await ws.send(json.dumps({"type": "text", "text": "Opened ahead."}))
         await ws.send(json.dumps({"type": "end"}))
