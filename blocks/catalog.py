@@ -109,7 +109,9 @@ def addon_path(name: str, root: Path | None = None) -> Path:
         )
     if root is not None:
         folder = (root.resolve() / name).resolve()
-        if not folder.is_relative_to(root.resolve()) or not (folder / "addon.json").is_file():
+        if not folder.is_relative_to(root.resolve()):
+            raise AddonError(f"addon {name!r} in {root} is a link to {folder}, outside the addons folder")
+        if not (folder / "addon.json").is_file():
             raise AddonError(f"no addon named {name!r} in {root} (known: {list_addons(root)})")
         return folder
     known = catalog()

@@ -80,13 +80,15 @@ class LocalHead:
         self.dashboard = Dashboard(f"http://{'127.0.0.1' if dashboard_host == '0.0.0.0' else dashboard_host}"
                                    f":{dashboard_port}")
         self.log = Path(tempfile.mkdtemp(prefix="voxstack-")) / "ray-start.log"
-        gcs_port = next(port for port in free_ports(3) if port not in (metrics_port, dashboard_port))
+        gcs_port, agent_port = [port for port in free_ports(4) if port not in (metrics_port, dashboard_port)][:2]
         self.gcs_address = f"127.0.0.1:{gcs_port}"
         """Ray's bootstrap address (what Ray's state API takes)."""
+        # The dashboard agent (which serves each node's log files) on a free port too: a second Ray on the
+        # machine would otherwise find Ray's default port taken and run without one.
         self.args = [ray_command(), "start", "--head", "--block", f"--port={gcs_port}",
                      "--include-dashboard=true", f"--dashboard-host={dashboard_host}",
                      f"--dashboard-port={dashboard_port}", f"--metrics-export-port={metrics_port}",
-                     "--disable-usage-stats"]
+                     f"--dashboard-agent-listen-port={agent_port}", "--disable-usage-stats"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = HEAD_START_TIMEOUT_S) -> None:

@@ -1,7 +1,9 @@
 """Cut a piper voice graph into encoders / flow / vocoder networks at the tensors ``piper_graph`` finds.
 
 Cut edges are renamed (``dp_noise``, ``m_p``, ``logs_p``, ``durations``, ``z_p``, ``mask``, ``z``,
-``audio``, and ``g`` for multi-speaker voices) and declared with symbolic ``phonemes`` / ``frames`` axes.
+``audio``, and ``g`` for multi-speaker voices) and declared with symbolic ``phonemes`` / ``frames`` axes
+and a symbolic batch axis in the files (concurrent streams' equal-shape calls may run stacked), while the
+addon declares one utterance per call (batch 1).
 A multi-speaker voice's encoders also output the speaker embedding ``g`` [1, gin, 1], which the flow and
 the vocoder take as a per-utterance input (the graph's own dataflow).
 """
@@ -18,6 +20,7 @@ from blocks.backends.onnx_split import rename_tensors
 from blocks.importers.piper_graph import CutPlan
 
 NETWORKS = ("encoders", "flow", "vocoder")
+BATCH = "batch"
 
 
 def _value_info(name: str, dims: list[int | str], elem: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
@@ -34,9 +37,11 @@ def _declare(model: onnx.ModelProto, shapes: dict[str, list[int | str]]) -> None
 
 
 def _set_io_shapes(model: onnx.ModelProto, shapes: dict[str, list[int | str]]) -> None:
+    """Declare the cut inputs and outputs, their batch axis symbolic."""
     for value in [*model.graph.input, *model.graph.output]:
         if value.name in shapes:
-            value.CopyFrom(_value_info(value.name, shapes[value.name], value.type.tensor_type.elem_type))
+            dims = [BATCH, *shapes[value.name][1:]]
+            value.CopyFrom(_value_info(value.name, dims, value.type.tensor_type.elem_type))
 
 
 def extract(model: onnx.ModelProto, plan: CutPlan) -> dict[str, onnx.ModelProto]:
@@ -60,7 +65,8 @@ def extract(model: onnx.ModelProto, plan: CutPlan) -> dict[str, onnx.ModelProto]
 def interface(model: onnx.ModelProto) -> dict[str, Any]:
     """A network's inputs (name, dtype, shape) and outputs, as ``addon.json`` declares them."""
     def dims(value: onnx.ValueInfoProto) -> list[int | str]:
-        return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
+        found = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
+        return [1, *found[1:]] if len(found) > 1 else found  # a call is one utterance: batch 1
 
     def dtype(value: onnx.ValueInfoProto) -> str:
         return str(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))

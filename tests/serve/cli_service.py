@@ -95,6 +95,19 @@ class CliService:
         except ProcessLookupError:
             pass
         self.process.wait(timeout=10)
+        self._kill_left_over_ray()
+
+    def _kill_left_over_ray(self) -> None:
+        """Every process of this service's Ray still running (its environment names this service's Ray
+        folder): a stop that had to SIGKILL ``voxstack serve`` leaves its Ray head, in a session of its own."""
+        import psutil
+
+        for process in psutil.process_iter():
+            try:
+                if process.environ().get("RAY_TMPDIR") == self.temp:
+                    process.kill()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
 
     def __enter__(self) -> CliService:
         return self

@@ -4,7 +4,8 @@ Three applications run on it from one serve config (deployed through the strict 
 ``voxstack`` (piper-joe alone: every stage, both encoder variants, small limits and short autoscaling
 delays), ``placed`` (every addon behind one ingress, stages named ``<addon>.<stage>`` and grouped,
 piper-joe's pinned to the fake accelerators, hibari with its own encoder variant, and a multi-speaker
-German piper voice made and imported at the session's start, found through ``$VOXSTACK_ADDONS``) and
+German piper voice made and imported at the session's start, found through ``$VOXSTACK_ADDONS`` in the
+application's ``runtime_env``, as a cluster is told where imported addons live) and
 ``fixed`` (piper-joe on its fixed-shape profile, the whole stream part in one stage).
 """
 
@@ -54,14 +55,15 @@ def _stage(name: str, **options: Any) -> dict[str, Any]:
             "max_queued_requests": 16, **options}
 
 
-def _all_blocks(addon: str) -> list[int]:
+def _all_blocks(addon: str, root: Path | None = None) -> list[int]:
     """One stream stage for the whole stack (the fewest replicas)."""
     from blocks.addon import Addon
 
-    return list(range(len(Addon.open(addon).stack_nodes)))
+    return list(range(len(Addon.open(addon, root).stack_nodes)))
 
 
-def serve_config(port: int) -> dict[str, Any]:
+def serve_config(port: int, imported: Path) -> dict[str, Any]:
+    """The session's serve config; ``imported``: the folder holding the imported multi-speaker voice."""
     # The Vocoder scales by the streams it holds against its measured capacity (deployments/autoscaling.py),
     # not by ongoing requests: 100 of them per replica is a target three streams never reach.
     fast_scaling = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 100, "upscale_delay_s": 0.5,
@@ -82,12 +84,13 @@ def serve_config(port: int) -> dict[str, Any]:
                  _stage("Vocoder", autoscaling_config=fast_scaling), _stage("Fade"), _stage("ChunkStats"),
              ]},
             {"name": "placed", "route_prefix": "/placed", "import_path": "deployments.app:build",
+             "runtime_env": {"env_vars": {"VOXSTACK_ADDONS": str(imported)}},
              "args": {"addons": [
                  {"name": "piper-joe", "groups": [[0], [1, 2, 3]]},
                  {"name": "hibari", "groups": [_all_blocks("hibari")],
                   "variants": {"CustomizedEncoders": "CustomizedEncoders"}},
                  *({"name": name, "groups": [_all_blocks(name)]} for name in EXTRA_ADDONS),
-                 {"name": MULTI_SPEAKER, "groups": [_all_blocks(MULTI_SPEAKER)]},
+                 {"name": MULTI_SPEAKER, "groups": [_all_blocks(MULTI_SPEAKER, imported)]},
              ]},
              "deployments": [
                  _stage("Ingress", user_config={"weights": {"hibari.CustomizedEncoders": 1.0}}),
@@ -106,11 +109,13 @@ def serve_config(port: int) -> dict[str, Any]:
 class Service:
     """The running service: its URL, its config, and a way to redeploy a changed config."""
 
-    def __init__(self, port: int, cluster: Any, dashboard: str) -> None:
+    def __init__(self, port: int, cluster: Any, dashboard: str, imported: Path) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.dashboard = dashboard
         """Where configs are applied, as ``voxstack deploy --address`` applies them."""
-        self.config = serve_config(port)
+        self.imported = imported
+        """The folder of the imported multi-speaker voice (``MULTI_SPEAKER``)."""
+        self.config = serve_config(port, imported)
         self.cluster = cluster
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
@@ -173,8 +178,7 @@ def service() -> Iterator[Service]:
 
     started = time.perf_counter()
     temp = tempfile.mkdtemp(prefix="vxray")
-    before = os.environ.get("VOXSTACK_ADDONS")
-    os.environ["VOXSTACK_ADDONS"] = str(import_multi_speaker(Path(temp)))  # before Ray: its workers inherit it
+    imported = import_multi_speaker(Path(temp))
     os.environ["RAY_TMPDIR"] = temp  # the cluster's address file goes here too, not in /tmp/ray
     os.makedirs(os.path.join(temp, "ray"))
     head = {"num_cpus": 2, "include_dashboard": True, "dashboard_port": free_port(),  # for ray.util.state
@@ -185,7 +189,7 @@ def service() -> Iterator[Service]:
     cluster.add_node(num_cpus=0, num_gpus=1, object_store_memory=100 * 1024**2)
     context = ray.init(address=cluster.address, log_to_driver=False)
     port = free_port()
-    svc = Service(port, cluster, context.dashboard_url)
+    svc = Service(port, cluster, context.dashboard_url, imported)
     deploy(svc.config, svc.dashboard, timeout_s=None)  # waited for below, by each route's healthz
     deadline = time.time() + 180
     while not all(_healthy(svc, prefix) for prefix in ("", "/placed", "/fixed")):
@@ -199,10 +203,6 @@ def service() -> Iterator[Service]:
         serve.shutdown()
         ray.shutdown()
         cluster.shutdown()
-        if before is None:
-            os.environ.pop("VOXSTACK_ADDONS", None)
-        else:
-            os.environ["VOXSTACK_ADDONS"] = before
 
 
 def pytest_configure(config: pytest.Config) -> None:

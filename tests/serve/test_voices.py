@@ -19,8 +19,8 @@ NOISE_OFF = {"noise_scale": 0.0, "noise_w": 0.0}
 
 
 @pytest.fixture(scope="module")
-def local() -> Voice:
-    return Voice.load(MULTI_SPEAKER)
+def local(service: Service) -> Voice:
+    return Voice.load(MULTI_SPEAKER, service.imported)
 
 
 def _audio(records: list[dict]) -> np.ndarray:
