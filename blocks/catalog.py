@@ -13,8 +13,10 @@ An addon is a folder named as the addon, holding ``addon.json``. A name found ag
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -37,6 +39,24 @@ def user_folder() -> Path:
 
 def env_folders() -> list[Path]:
     return [Path(p) for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
+
+
+@contextlib.contextmanager
+def searching(folders: str | None) -> Iterator[None]:
+    """Look addons up with ``$VOXSTACK_ADDONS`` = ``folders`` for a while (None: as it is), as a process
+    whose environment sets it would (e.g. replicas given it by an application's ``runtime_env``)."""
+    if folders is None:
+        yield
+        return
+    before = os.environ.get(ENV)
+    os.environ[ENV] = folders
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
 
 
 def default_destination() -> Path:

@@ -8,6 +8,7 @@ checked before anything starts (Serve's own schema runs too, when a config is ap
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from blocks.catalog import ENV as ADDONS_ENV
+from blocks.catalog import searching
 from blocks.errors import ConfigError, describe_validation
 from deployments.plan import INGRESS, AppArgs, deployment_names, plan_app
 from deployments.settings import IngressConfig, StageConfig
@@ -144,18 +147,34 @@ def validate_config(raw: Any) -> ServeConfig:
     except ValidationError as error:
         raise ConfigError(describe_validation(error)) from None
     for a, app in enumerate(config.applications):
-        try:
-            names = deployment_names(app.args)
-        except ConfigError as error:
-            raise ConfigError(f"$.applications[{a}].args: {error}") from None
-        for d, deployment in enumerate(app.deployments):
-            where = f"$.applications[{a}].deployments[{d}]"
-            if deployment.name not in names:
-                raise ConfigError(f"{where}.name: unknown deployment {deployment.name!r}; the stack has {names}")
-            if deployment.autoscaling_config and isinstance(deployment.num_replicas, int):
-                raise ConfigError(f"{where}: give num_replicas or autoscaling_config, not both")
-            _check_user_config(where, deployment, app.args)
+        with addons_of(app):
+            _check_application(a, app)
     return config
+
+
+def addons_of(app: Application) -> contextlib.AbstractContextManager[None]:
+    """Look addons up where the application's replicas will: its ``runtime_env`` may set ``$VOXSTACK_ADDONS``."""
+    return searching(((app.runtime_env or {}).get("env_vars") or {}).get(ADDONS_ENV))
+
+
+def application_deployments(app: Application) -> list[str]:
+    """The deployment names of ``app``'s stack (its addons found where its replicas find them)."""
+    with addons_of(app):
+        return deployment_names(app.args)
+
+
+def _check_application(a: int, app: Application) -> None:
+    try:
+        names = deployment_names(app.args)
+    except ConfigError as error:
+        raise ConfigError(f"$.applications[{a}].args: {error}") from None
+    for d, deployment in enumerate(app.deployments):
+        where = f"$.applications[{a}].deployments[{d}]"
+        if deployment.name not in names:
+            raise ConfigError(f"{where}.name: unknown deployment {deployment.name!r}; the stack has {names}")
+        if deployment.autoscaling_config and isinstance(deployment.num_replicas, int):
+            raise ConfigError(f"{where}: give num_replicas or autoscaling_config, not both")
+        _check_user_config(where, deployment, app.args)
 
 
 def load_config(path: Path) -> tuple[dict[str, Any], ServeConfig]:

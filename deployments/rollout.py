@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from ray.serve.schema import ServeDeploySchema
 
 from blocks.errors import ConfigError, describe_validation
-from deployments.config import Application, ServeConfig, validate_config
+from deployments.config import Application, ServeConfig, application_deployments, validate_config
 from deployments.dashboard import Dashboard
-from deployments.plan import INGRESS, deployment_names
+from deployments.plan import INGRESS
 from deployments.settings import IngressConfig
 
 DEFAULT_READY_TIMEOUT_S = 600.0
@@ -75,7 +75,7 @@ def with_drain(raw: dict[str, Any], config: ServeConfig) -> dict[str, Any]:
     for entry, application in zip(out["applications"], config.applications, strict=True):
         timeout = drain_timeout_s(application)
         listed = {d.get("name") for d in entry.setdefault("deployments", [])}
-        entry["deployments"] += [{"name": name} for name in deployment_names(application.args) if name not in listed]
+        entry["deployments"] += [{"name": name} for name in application_deployments(application) if name not in listed]
         for deployment in entry["deployments"]:
             deployment.setdefault("graceful_shutdown_timeout_s", timeout)
     return out
