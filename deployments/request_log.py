@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from deployments.dashboard import Dashboard, DashboardError
 from deployments.lifecycle import MARKER
 from deployments.plan import INGRESS
+
+log = logging.getLogger("voxstack.request_log")
 
 POLL_S = 2.0
 """How often the follower looks for ingress replicas it does not follow yet (a rollout starts new ones)."""
@@ -69,7 +72,7 @@ class RequestLogFollower:
                     if seen > self.printed.get(key, 0) and not self.stopped.is_set():
                         self.printed[key] = seen
                         self.show(line[line.index(MARKER):])
-        except Exception:
-            pass  # the state API went away or restarted: the watcher tries again
+        except Exception as error:  # the state API went away or restarted: the watcher reopens it
+            log.debug("log stream of ingress replica %s broke: %s: %s", key, type(error).__name__, error)
         finally:
             self.followed.discard(key)
