@@ -192,6 +192,9 @@ def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
                 if weights:
                     deployment["user_config"]["weights"] = {k: v for k, v in weights.items()
                                                             if not k.startswith(prefixes)}
+                aliases = deployment.get("user_config", {}).get("openai", {}).get("models") or {}
+                for alias, target in aliases.items():  # OpenAI's model names: to the addon kept
+                    aliases[alias] = target if target == model else None
     return changed
 
 

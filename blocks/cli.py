@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import json
+import struct
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
-import numpy as np
-import soundfile
 import typer
 from tqdm import tqdm
 
 from blocks.addon import Addon, read_config
+from blocks.audio_formats import EXTENSIONS, encoder_for, format_of, format_rate
 from blocks.backends.compile import compile_fixed
 from blocks.errors import AddonError, InputError
 from blocks.voice import Voice
@@ -46,7 +46,8 @@ def read_text(text: str | None, file: Path | None) -> str:
 @app.command()
 def synthesize(
     text: Annotated[str | None, typer.Argument(help="Text to speak ('-' or omitted: stdin).")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")] = Path("out.wav"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Audio file to write, in the format its extension "
+                                         f"names: {', '.join('.' + e for e in EXTENSIONS)}.")] = Path("out.wav"),
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
     addon: Annotated[str, typer.Option(help="Addon (voice model) to use.")] = "piper-joe",
     voice_name: Annotated[str | None, typer.Option("--voice", help="The addon's voice (default: its first).")] = None,
@@ -57,7 +58,12 @@ def synthesize(
     marks: Annotated[Path | None, typer.Option(help="Write speech marks (JSON lines) here.")] = None,
     ssml: Annotated[bool, typer.Option("--ssml", help="The text (or file) is SSML (<speak>...</speak>).")] = False,
 ) -> None:
-    """Synthesize TEXT into a WAV file, streaming utterance by utterance."""
+    """Synthesize TEXT into an audio file (wav, mp3, opus, aac, flac or raw 24 kHz pcm, from -o's extension),
+    encoded as it streams, utterance by utterance."""
+    try:
+        audio_format = format_of(output)
+    except ValueError as error:
+        fail(str(error))
     content = read_text(text, file)
     try:
         voice = Voice.load(addon)
@@ -72,17 +78,33 @@ def synthesize(
     written = 0
     mark_lines: list[str] = []
     show = first.utterances > 3 and sys.stderr.isatty()
-    with soundfile.SoundFile(output, "w", samplerate=voice.sample_rate, channels=1, subtype="PCM_16") as wav, \
-            tqdm(total=first.utterances, unit="utt", disable=not show) as progress:
-        for chunk in _chain(first, stream):
-            wav.write(np.clip(chunk.samples, -1.0, 1.0))
-            written += chunk.samples.shape[0]
-            mark_lines += [json.dumps(m.as_json(), ensure_ascii=False) for m in chunk.marks]
-            progress.n = chunk.utterance + (1 if chunk.last else 0)
-            progress.refresh()
+    encoder = encoder_for(audio_format, voice.sample_rate)
+    try:
+        with output.open("wb") as sink, tqdm(total=first.utterances, unit="utt", disable=not show) as progress:
+            for chunk in _chain(first, stream):
+                sink.write(encoder.encode(chunk.samples))
+                written += chunk.samples.shape[0]
+                mark_lines += [json.dumps(m.as_json(), ensure_ascii=False) for m in chunk.marks]
+                progress.n = chunk.utterance + (1 if chunk.last else 0)
+                progress.refresh()
+            sink.write(encoder.finish())
+            if audio_format == "wav":
+                _wav_sizes(sink)
+    finally:
+        encoder.close()
     if marks is not None:
         marks.write_text("".join(line + "\n" for line in mark_lines), encoding="utf-8")
-    typer.echo(f"wrote {output} ({written / voice.sample_rate:.2f} s at {voice.sample_rate} Hz)")
+    rate = format_rate(audio_format, voice.sample_rate)
+    typer.echo(f"wrote {output} ({audio_format}, {written / voice.sample_rate:.2f} s at {rate} Hz)")
+
+
+def _wav_sizes(wav: BinaryIO) -> None:
+    """Write the RIFF and data sizes into a finished file's streaming WAV header (which says 'unknown')."""
+    size = wav.tell()
+    wav.seek(4)
+    wav.write(struct.pack("<I", size - 8))
+    wav.seek(40)
+    wav.write(struct.pack("<I", size - 44))
 
 
 def _chain(first, rest):  # type: ignore[no-untyped-def]

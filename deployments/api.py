@@ -15,25 +15,30 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from blocks.audio_formats import FORMATS
 from blocks.errors import ServiceError, first_problem
 from blocks.options import SynthesisOptions, VoiceOptions
 from deployments.errors import answer_for, param_of
 
 
 class SpeechRequest(BaseModel):
-    """``POST /v1/audio/speech``, as OpenAI's (``model`` is the addon name)."""
+    """``POST /v1/audio/speech``, as OpenAI's: ``model`` and ``voice`` are an addon's names or OpenAI's."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     model: str
-    """The addon to speak with (``GET /v1/models`` lists them)."""
+    """The addon to speak with (``GET /v1/models`` lists them), or an OpenAI model name (``tts-1``, ...)
+    mapped to one (``GET /v1/audio/voices`` lists the names)."""
     input: str
     """The text to speak (plain text, as OpenAI reads it)."""
     voice: str | None = None
-    """The addon's voice (``GET /v1/audio/voices`` lists them; default: the addon's first)."""
+    """The addon's voice, or an OpenAI voice name (``alloy``, ...) mapped to one (``GET /v1/audio/voices``
+    lists both; default: the addon's first voice)."""
     instructions: str | None = None
-    """Accepted for compatibility; the voices here take no instructions, and it is ignored."""
-    response_format: str = "wav"
-    """The audio encoding: ``wav``, ``pcm`` (16-bit mono at the voice's rate) or ``opus``."""
+    """Accepted for compatibility; no voice here takes instructions (``GET /v1/audio/voices`` says so per
+    voice), and it is ignored."""
+    response_format: str = Field(default="mp3", json_schema_extra={"enum": list(FORMATS)})
+    """The audio encoding, streamed: ``mp3``, ``opus`` (Ogg), ``aac`` (ADTS), ``flac``, ``wav`` or ``pcm``
+    (16-bit little-endian mono at 24 kHz); the ``x-voxstack-sample-rate`` header gives the rate."""
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     """Speaking rate: 2 is twice as fast (the addon's length scale divided by it)."""
     stream_format: Literal["audio", "sse"] = "audio"

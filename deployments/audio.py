@@ -1,132 +1,60 @@
-"""Streamable audio encodings: WAV with an unknown-length header, raw PCM, Ogg/Opus."""
+"""Audio as the ingress sends it: the native endpoints' sample formats, and OpenAI's formats encoded off the
+event loop (the encoders themselves: ``blocks.audio_formats``)."""
 
 from __future__ import annotations
 
-import struct
-from typing import Protocol
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
-import soundfile
 
-UNKNOWN = 0xFFFFFFFF
-MEDIA_TYPES = {"wav": "audio/wav", "pcm": "audio/pcm", "opus": "audio/ogg; codecs=opus"}
-FORMATS = tuple(MEDIA_TYPES)
-OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+from blocks.audio_formats import Encoder, encoder_for
 
 
-def pcm16(samples: np.ndarray) -> bytes:
+def s16le(samples: np.ndarray) -> bytes:
     """float32 [-1, 1] to little-endian signed 16-bit."""
     return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
-def f32(samples: np.ndarray) -> bytes:
+def f32le(samples: np.ndarray) -> bytes:
     return np.asarray(samples, dtype="<f4").tobytes()
 
 
-SAMPLE_FORMATS = {"s16le": pcm16, "f32le": f32}
+SAMPLE_FORMATS = {"s16le": s16le, "f32le": f32le}
+"""``/v1/stream`` and the WebSocket: raw samples at the voice's rate, base64 in each audio line or frame."""
+
+ENCODING_THREADS = 4
+_POOL = ThreadPoolExecutor(ENCODING_THREADS, thread_name_prefix="voxstack-encode")
+"""FFmpeg's encoding for every stream of the replica: a fixed pool, no thread per stream."""
 
 
-def wav_header(sample_rate: int, channels: int = 1, bits: int = 16) -> bytes:
-    """A 44-byte PCM WAV header whose RIFF and data sizes say 'unknown' (0xFFFFFFFF)."""
-    block = channels * bits // 8
-    return (
-        b"RIFF" + struct.pack("<I", UNKNOWN) + b"WAVE"
-        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * block, block, bits)
-        + b"data" + struct.pack("<I", UNKNOWN)
-    )
+class StreamEncoder:
+    """One response's encoder, its work in the shared pool where it is worth it (FFmpeg's codecs), one call
+    at a time. ``close`` frees it at once, or as soon as a call still running in the pool returns (a client
+    gone mid-chunk): the encoder is never used from two threads at once."""
 
+    def __init__(self, response_format: str, voice_rate: int) -> None:
+        self.encoder: Encoder = encoder_for(response_format, voice_rate)
+        self.rate = self.encoder.rate
+        self._running: Future[bytes] | None = None
 
-class Encoder(Protocol):
-    def encode(self, samples: np.ndarray) -> bytes: ...
-    def finish(self) -> bytes: ...
+    async def encode(self, samples: np.ndarray) -> bytes:
+        return await self._call(self.encoder.encode, samples)
 
+    async def finish(self) -> bytes:
+        return await self._call(self.encoder.finish)
 
-class PcmEncoder:
-    """Raw 16-bit PCM, optionally after a streaming WAV header."""
+    async def _call(self, work: Callable[..., bytes], *args: np.ndarray) -> bytes:
+        if not self.encoder.threaded:
+            return work(*args)
+        self._running = _POOL.submit(work, *args)
+        return await asyncio.wrap_future(self._running)
 
-    def __init__(self, sample_rate: int, header: bool) -> None:
-        self.pending = wav_header(sample_rate) if header else b""
+    def close(self) -> None:
+        running, self._running = self._running, None
+        if running is None:
+            self.encoder.close()
+        else:  # called at once when already done, else in the pool's thread as the call returns
+            running.add_done_callback(lambda _: self.encoder.close())
 
-    def encode(self, samples: np.ndarray) -> bytes:
-        out, self.pending = self.pending + pcm16(samples), b""
-        return out
-
-    def finish(self) -> bytes:
-        return self.pending
-
-
-class _Sink:
-    """A write-only file for libsndfile: collects what it writes; no seeking back."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.position = 0
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        self.position += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        target = {0: offset, 1: self.position + offset, 2: self.position + offset}[whence]
-        if target != self.position:
-            raise OSError("the Ogg/Opus stream cannot seek")
-        return self.position
-
-    def read(self, size: int = -1) -> bytes:
-        return b""
-
-    def drain(self) -> bytes:
-        out, self.parts = b"".join(self.parts), []
-        return out
-
-
-class Resampler:
-    """Linear-interpolation resampler that keeps its phase across chunks."""
-
-    def __init__(self, source: int, target: int) -> None:
-        self.step = source / target
-        self.position = 0.0
-        self.history = np.zeros(0, np.float32)
-
-    def __call__(self, samples: np.ndarray) -> np.ndarray:
-        data = np.concatenate([self.history, samples.astype(np.float32)])
-        if data.shape[0] < 2:
-            self.history = data
-            return np.zeros(0, np.float32)
-        points = np.arange(self.position, data.shape[0] - 1, self.step)
-        out = np.interp(points, np.arange(data.shape[0]), data).astype(np.float32)
-        consumed = int(points[-1]) if points.size else 0
-        self.position = (points[-1] + self.step - consumed) if points.size else self.position
-        self.history = data[consumed:]
-        return out
-
-
-class OpusEncoder:
-    """Ogg/Opus pages as they fill (libsndfile through soundfile), resampled to an Opus rate."""
-
-    def __init__(self, sample_rate: int) -> None:
-        self.rate = next((r for r in OPUS_RATES if r >= sample_rate), 48000)
-        self.resample = Resampler(sample_rate, self.rate) if self.rate != sample_rate else None
-        self.sink = _Sink()
-        self.file = soundfile.SoundFile(self.sink, "w", samplerate=self.rate, channels=1,
-                                        format="OGG", subtype="OPUS")
-
-    def encode(self, samples: np.ndarray) -> bytes:
-        data = self.resample(samples) if self.resample else samples
-        if data.size:
-            self.file.write(np.clip(data, -1.0, 1.0))
-        return self.sink.drain()
-
-    def finish(self) -> bytes:
-        self.file.close()
-        return self.sink.drain()
-
-
-def encoder_for(response_format: str, sample_rate: int) -> Encoder:
-    if response_format == "opus":
-        return OpusEncoder(sample_rate)
-    return PcmEncoder(sample_rate, header=response_format == "wav")

@@ -133,6 +133,9 @@ def _check_user_config(where: str, deployment: Deployment, args: AppArgs) -> Non
         if unknown := set(parsed.weights) - encoders:
             raise ConfigError(f"{where}.user_config.weights: unknown variants {sorted(unknown)}; "
                               f"encoders are {sorted(encoders)}")
+        served = [plan.addon for plan in plans]
+        if unknown := sorted({t for t in parsed.openai.models.values() if t is not None and t not in served}):
+            raise ConfigError(f"{where}.user_config.openai.models: {unknown} not served; the addons are {served}")
         for plan in plans:
             mine = [w for name, w in parsed.weights.items() if name in plan.encoders]
             if mine and (min(mine) < 0 or sum(mine) <= 0):

@@ -21,6 +21,7 @@ from ray import serve
 from starlette.exceptions import HTTPException
 
 from blocks.admission import Admission, Ticket
+from blocks.audio_formats import FORMATS, MEDIA_TYPES, ffmpeg_single_thread, format_rate
 from blocks.errors import AddonError, Busy, InputError, ServiceError, StackError
 from blocks.options import SynthesisOptions, options_from
 from blocks.session import AudioChunk, Session
@@ -33,10 +34,11 @@ from deployments.api import (
     on_http_error,
     on_validation_error,
 )
-from deployments.audio import FORMATS, MEDIA_TYPES, SAMPLE_FORMATS, encoder_for
+from deployments.audio import SAMPLE_FORMATS, StreamEncoder
 from deployments.errors import answer_for
 from deployments.lifecycle import REQUEST_ID_HEADER, Lifecycle, log, request_id
 from deployments.metrics import ServiceMetrics
+from deployments.openai_names import Names
 from deployments.security import AccessMiddleware, AccessPolicy
 from deployments.served_addons import AddonHandles, ServedAddon, ServedAddons
 from deployments.served_stream import ServedStream
@@ -45,6 +47,9 @@ from deployments.websocket import Socket
 
 CLIENT_HEADER = "x-voxstack-client"
 VARIANT_HEADER = "x-voxstack-variant"
+MODEL_HEADER = "x-voxstack-model"
+VOICE_HEADER = "x-voxstack-voice"
+RATE_HEADER = "x-voxstack-sample-rate"
 HEALTH_TIMEOUT_S = 5.0
 PROBE_TEXT = "Warm up."
 
@@ -73,10 +78,13 @@ class Ingress:
         """Every stream this replica is producing (closed if the replica stops)."""
         self.broken: dict[str, str] = {}
         """Addon -> '' once a short request went through all its stages, else the addon error it met."""
+        ffmpeg_single_thread()  # no idle FFmpeg threads per open encoder
         self.reconfigure({})
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        self.config = IngressConfig.model_validate(config or {})
+        parsed = IngressConfig.model_validate(config or {})
+        self.names = Names(self.models, parsed.openai)
+        self.config = parsed
         self.admission.margin = self.config.admission_margin
         self.admission.fallback = self.config.max_streams
         self.admission.measure = self.config.measured_admission
@@ -139,9 +147,11 @@ class Ingress:
 
     @app.get("/v1/audio/voices")
     async def voices(self, model: str | None = None) -> dict[str, Any]:
-        """Every voice of every served addon (of ``model`` only, when given): name, addon, language."""
-        models = [self.models.get(model)] if model is not None else list(self.models.by_name.values())
-        return {"voices": [voice for served in models for voice in served.voices()]}
+        """Every voice of every served addon (of ``model`` only, when given; an OpenAI model name too): name,
+        addon, language; and OpenAI's model and voice names with what each one is."""
+        models = [self.names.model(model)] if model is not None else list(self.models.by_name.values())
+        return {"voices": [voice for served in models for voice in served.voices()],
+                "aliases": self.names.aliases(models)}
 
     @app.get("/v1/route")
     async def route(self, model: str | None = None,
@@ -153,21 +163,22 @@ class Ingress:
     @app.post("/v1/audio/speech")
     async def speech(self, body: SpeechRequest, x_voxstack_client: str | None = Header(default=None),
                      x_request_id: str | None = Header(default=None)) -> StreamingResponse:
-        """OpenAI's speech endpoint: the audio, streamed in the ``response_format`` asked for."""
+        """OpenAI's speech endpoint: the audio, encoded chunk by chunk in the ``response_format`` asked for.
+        ``model`` and ``voice`` take OpenAI's names too; the response says what served it."""
         lifecycle = Lifecycle(request_id(x_request_id), "speech", body.model, body.voice or "")
         lifecycle.open()
         with lifecycle.failing():
             if body.response_format not in FORMATS:
                 raise InputError(f"response_format {body.response_format!r} is not supported; use one of "
                                  f"{list(FORMATS)}", "response_format")
-            model = self.models.get(body.model)
+            model = self.names.model(body.model)
+            voice = self.names.voice(model, body.voice).name
             try:
                 options = options_from(length_scale=model.addon.config.defaults.length_scale / body.speed, marks=(),
-                                       voice=body.voice)
+                                       voice=voice)
             except InputError as error:
                 raise InputError(f"speed {body.speed} gives {error}", "speed") from None
             stream, variant = await self._open(lifecycle, model, body.input, options, x_voxstack_client)
-        encoder = encoder_for(body.response_format, model.sample_rate)
         sse = body.stream_format == "sse"
 
         def frame(data: bytes, done: bool = False) -> bytes:
@@ -179,19 +190,28 @@ class Ingress:
             return f"data: {json.dumps(event)}\n\n".encode()
 
         async def body_bytes() -> AsyncIterator[bytes]:
-            async for piece in self._pieces(stream, variant, "speech", raw=not sse):
-                if isinstance(piece, dict):  # an error after the stream began (sse only)
-                    yield f"data: {json.dumps(piece)}\n\n".encode()
-                    return
-                if data := encoder.encode(piece.samples):
-                    yield frame(data)
-            if tail := encoder.finish():
-                yield frame(tail)
-            if sse:
-                yield frame(b"", done=True)
+            encoder = None  # made here, so that the body always closes it
+            try:
+                encoder = StreamEncoder(body.response_format, model.sample_rate)
+                async for piece in self._pieces(stream, variant, "speech", raw=not sse):
+                    if isinstance(piece, dict):  # an error after the stream began (sse only)
+                        yield f"data: {json.dumps(piece)}\n\n".encode()
+                        return
+                    if data := await encoder.encode(piece.samples):
+                        yield frame(data)
+                if tail := await encoder.finish():
+                    yield frame(tail)
+                if sse:
+                    yield frame(b"", done=True)
+            finally:  # a client gone mid-stream: the encoder stops too
+                if encoder is not None:
+                    encoder.close()
+                await stream.close()
 
         media = "text/event-stream" if sse else MEDIA_TYPES[body.response_format]
-        return StreamingResponse(body_bytes(), media_type=media, headers={VARIANT_HEADER: variant})
+        headers = {VARIANT_HEADER: variant, MODEL_HEADER: model.name, VOICE_HEADER: voice,
+                   RATE_HEADER: str(format_rate(body.response_format, model.sample_rate))}
+        return StreamingResponse(body_bytes(), media_type=media, headers=headers)
 
     @app.post("/v1/stream")
     async def stream(self, body: StreamRequest, x_voxstack_client: str | None = Header(default=None),

@@ -56,10 +56,12 @@ class ServedAddon:
         self.router = WeightedRouter(mine or {self.default_variant: 1.0})
 
     def voices(self) -> list[dict[str, Any]]:
-        """The addon's voices as ``GET /v1/audio/voices`` lists them (the first is the default)."""
+        """The addon's voices as ``GET /v1/audio/voices`` lists them (the first is the default; ``instructions``:
+        whether the voice follows OpenAI's ``instructions``, which none here does)."""
         config = self.addon.config
         return [{"name": v.name, "model": config.name, "language": config.language(v), "speaker": v.speaker,
-                 "description": v.description, "default": index == 0} for index, v in enumerate(config.voices)]
+                 "description": v.description, "default": index == 0, "instructions": False}
+                for index, v in enumerate(config.voices)]
 
     def describe(self) -> dict[str, Any]:
         """The addon's ``/v1/models`` entry."""

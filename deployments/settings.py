@@ -17,6 +17,20 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+
+
+class OpenAINames(Settings):
+    """OpenAI's model and voice names, as ``POST /v1/audio/speech`` takes them beside the addons' own. A table
+    given replaces the default one (every OpenAI name, each to the defaults)."""
+
+    models: dict[str, str | None] = Field(default_factory=lambda: dict.fromkeys(OPENAI_MODELS))
+    """OpenAI model name -> the served addon it speaks with (None: the entry's first addon)."""
+    voices: dict[str, str | None] = Field(default_factory=lambda: dict.fromkeys(OPENAI_VOICES))
+    """OpenAI voice name -> the voice of the request's addon (None: the addon's first voice)."""
+
+
 class IngressConfig(Settings):
     """The ingress ``user_config``: applied live by ``reconfigure``."""
 
@@ -58,6 +72,8 @@ class IngressConfig(Settings):
     """Audio seconds a socket may run ahead of real-time playback: a client that never reads is paced."""
     send_timeout_s: float = Field(default=10.0, gt=0)
     """A socket whose client takes no audio frame for this long is closed with 1008."""
+    openai: OpenAINames = Field(default_factory=OpenAINames)
+    """OpenAI's names for models and voices (``POST /v1/audio/speech`` only)."""
 
 
 class StageConfig(Settings):

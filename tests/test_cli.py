@@ -55,3 +55,18 @@ def test_addons_list_and_inspect():
     assert inspected.returncode == 0
     for word in ("StreamablePipeline", "Encoders", "Upsampler", "Decoder", "Vocoder", "onnxruntime", "flow"):
         assert word in inspected.stdout
+
+
+def test_synthesize_picks_the_format_from_the_extension(tmp_path: Path):
+    import av
+
+    out = tmp_path / "out.mp3"
+    done = run("synthesize", "Hello in another format.", "-o", str(out))
+    assert done.returncode == 0 and "(mp3," in done.stdout, done.stderr
+    with av.open(str(out)) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name.startswith("mp3") and stream.sample_rate == 22050
+        assert sum(frame.samples for frame in container.decode(stream)) > 22050
+    refused = run("synthesize", "Hi.", "-o", str(tmp_path / "out.m4a"))
+    assert refused.returncode == 2 and ".mp3" in refused.stderr and ".flac" in refused.stderr
+    assert not (tmp_path / "out.m4a").exists()

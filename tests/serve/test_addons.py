@@ -66,7 +66,8 @@ def test_every_addon_streams_through_one_service_at_its_own_rate(service: Servic
         assert 1.5 < end["seconds"] < 10 and end["seconds"] == round(end["samples"] / _rate(addon), 4), addon
         print(f"\n{addon}: first audio {first * 1000:.0f} ms (concurrent with the others)", end="")
     for addon in addons:
-        r = service.http.post(f"{PREFIX}/v1/audio/speech", json={"model": addon, "input": "Rate check."})
+        r = service.http.post(f"{PREFIX}/v1/audio/speech", json={"model": addon, "input": "Rate check.",
+                                                                   "response_format": "wav"})
         audio, rate = soundfile.read(io.BytesIO(r.content), dtype="float32")
         assert r.status_code == 200 and rate == _rate(addon) and audio.shape[0] > 0.3 * rate, addon
 

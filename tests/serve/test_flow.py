@@ -115,7 +115,8 @@ def test_stage_failure_mid_stream_is_detectable(service: Service) -> None:
                 "model": "piper-joe", "input": LONG_TEXT, "response_format": "wav"}))
     finally:
         service.redeploy(_fail_vocoder(None))
-    r = admitted(lambda: service.http.post("/v1/audio/speech", json={"model": "piper-joe", "input": "Healthy again."}))
+    r = admitted(lambda: service.http.post("/v1/audio/speech", json={"model": "piper-joe", "input": "Healthy again.",
+                                                                      "response_format": "wav"}))
     assert r.status_code == 200 and len(r.content) > 44 + 22050
 
 
@@ -127,7 +128,8 @@ def test_placement_on_fake_accelerators(service: Service) -> None:
     (decoder,) = service.stats("piper-joe.Upsampler-Decoder", app="placed")["nodes"]
     assert "neuron_cores" in nodes[encoders] and "GPU" not in nodes[encoders]
     assert "GPU" in nodes[decoder]
-    r = service.http.post("/placed/v1/audio/speech", json={"model": "piper-joe", "input": "Placed stages."})
+    r = service.http.post("/placed/v1/audio/speech", json={"model": "piper-joe", "input": "Placed stages.",
+                                                           "response_format": "wav"})
     assert r.status_code == 200 and r.content[:4] == b"RIFF"
 
 
