@@ -16,39 +16,19 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.machine import machine_info, markdown_table
-from blocks.options import SynthesisOptions
-from blocks.voice import WHOLE, Voice
+from blocks.parity import FLOOR_DB, chunked_and_whole, snr_db
+from blocks.voice import Voice
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ROOT / "tests" / "data" / "parity_sentences.txt"
-FLOOR_DB = 60.0
+__all__ = ["FLOOR_DB", "chunked_and_whole", "sentences", "snr_db"]
 
 
 def sentences() -> list[str]:
     """216 varied English lines: long, short, punctuated, numbers, quotes, questions."""
     return [line.strip() for line in SENTENCES.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.startswith("#")]
-
-
-def snr_db(test: np.ndarray, reference: np.ndarray) -> float:
-    error = float(np.sum((test.astype(np.float64) - reference) ** 2))
-    return float(10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / max(error, 1e-30)))
-
-
-def chunked_and_whole(voice: Voice, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """The text's audio in the addon's chunk schedule and in one chunk per utterance."""
-    session = voice.session(text, SynthesisOptions(seed=7))
-    chunked, whole = [], []
-    for job in session.jobs():
-        request = job.request()
-        encoded = voice.engine.encode(job.tensors(), request)
-        chunked += [c.data for c in voice.engine.stream(encoded.tensors, request)]
-        request.schedule = WHOLE
-        whole += [c.data for c in voice.engine.stream(encoded.tensors, request)]
-    return np.concatenate(chunked), np.concatenate(whole)
 
 
 def measure(addon: str, texts: list[str]) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ import numpy as np
 from bench.first_audio import INPUTS
 from bench.machine import machine_info, markdown_table
 from blocks import load_addon
+from blocks.parity import snr_db
 from blocks.voice import Voice
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +49,7 @@ def audio(voice: Voice, text: str) -> np.ndarray:
 
 def snr_common(test: np.ndarray, reference: np.ndarray) -> float:
     n = min(len(test), len(reference))
-    error = np.sum((test[:n].astype(np.float64) - reference[:n]) ** 2)
-    return float(10 * np.log10(np.sum(reference[:n].astype(np.float64) ** 2) / max(error, 1e-30)))
+    return snr_db(test[:n], reference[:n])
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from blocks import load_addon
 from blocks.addon import Addon, addon_path
 from blocks.backends.base import Tally
 from blocks.backends.compile import compile_fixed, is_current
+from blocks.parity import snr_db
 
 INPUTS = {
     "short": "Turn left at the station.",
@@ -57,11 +58,6 @@ def one_stream(voice: Any, text: str, seed: int = 0) -> tuple[float, float, np.n
             first = time.perf_counter() - start
         chunks.append(chunk.samples)
     return first, time.perf_counter() - start, np.concatenate(chunks), tally.waste
-
-
-def snr_db(test: np.ndarray, reference: np.ndarray) -> float:
-    error = float(np.sum((test.astype(np.float64) - reference) ** 2))
-    return 10 * np.log10(float(np.sum(reference.astype(np.float64) ** 2)) / max(error, 1e-30))
 
 
 def compare_profiles(dynamic: Any, fixed: Any, repeats: int) -> list[dict[str, Any]]:

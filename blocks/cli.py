@@ -135,6 +135,24 @@ def addons_list() -> None:
         typer.echo(f"{problem.name}\tbroken plugin\t{problem.source}\t{problem.reason}")
 
 
+@addons_app.command("types")
+def addons_types() -> None:
+    """List the component and frontend types a stack or frontend can name: kind, name, origin (built in, or
+    the distribution that declares it) and class; then the types that failed to load."""
+    from blocks.frontends import FRONTENDS
+    from blocks.registry import COMPONENTS
+
+    broken = []
+    for table in (COMPONENTS, FRONTENDS):
+        usable = table.load_all()
+        for name, claim in sorted(table.claims().items()):
+            if name in usable:
+                typer.echo(f"{table.kind}\t{name}\t{claim.source}\t{claim.target}")
+        broken += [(table.kind, problem) for problem in table.problems()]
+    for kind, problem in broken:
+        typer.echo(f"{kind}\t{problem.name}\tbroken plugin\t{problem.source}\t{problem.reason}")
+
+
 import_app = typer.Typer(no_args_is_help=True, help="Import a model exported by another runtime as an addon.")
 addons_app.add_typer(import_app, name="import")
 
@@ -167,6 +185,34 @@ def addons_inspect(name: str) -> None:
     except AddonError as error:
         fail(str(error))
     typer.echo(voice.describe())
+
+
+@addons_app.command("check")
+def addons_check(
+    name: str,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Sentences to check, one per line "
+                                                                    "(default: a few English ones).")] = None,
+    voice: Annotated[str | None, typer.Option(help="The addon's voice (default: every voice).")] = None,
+) -> None:
+    """Check that an addon streams faithfully: each sentence's chunked audio must equal its whole-utterance
+    audio (the same length, >= 60 dB) for each voice. Exits 1 naming the sentences that differ."""
+    from blocks.parity import FLOOR_DB, PROBES, compare
+
+    texts = list(PROBES) if file is None else [line.strip() for line in read_text(None, file).splitlines()
+                                               if line.strip()]
+    try:
+        loaded = Voice.load(name, warm_up=False)
+        names = [voice] if voice is not None else loaded.voices
+        results = [(who, compare(loaded, text, who)) for who in names for text in texts]
+    except (AddonError, InputError) as error:
+        fail(str(error))
+    for who, found in results:
+        snr = "different lengths" if found.snr_db is None else f"{found.snr_db:.1f} dB"
+        typer.echo(f"{'ok' if found.equal else 'DIFFERS'}\t{who}\t{found.samples} samples\t{snr}\t{found.text[:60]}")
+    differ = sum(not found.equal for _, found in results)
+    typer.echo(f"voxstack: {len(results) - differ} of {len(results)} equal at >= {FLOOR_DB:g} dB")
+    if differ:
+        raise typer.Exit(1)
 
 
 @addons_app.command("compile")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
+from blocks import parity
 from blocks.audio_formats import PCM_RATE, encoder_for
 
 OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
@@ -92,9 +93,8 @@ def lag(decoded: np.ndarray, reference: np.ndarray, most: int = 4096) -> int:
 
 
 def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
-    """10·log10 of the reference's energy over the difference's (inf when identical)."""
-    error = float(np.sum((np.asarray(other, np.float64) - reference) ** 2))
-    return float("inf") if error == 0 else 10 * np.log10(float(np.sum(np.asarray(reference, np.float64) ** 2)) / error)
+    """10·log10 of the reference's energy over the difference's."""
+    return parity.snr_db(other, reference)
 
 
 def resources() -> dict[str, int]:

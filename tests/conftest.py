@@ -1,4 +1,4 @@
-"""Shared fixtures: the default voice, loaded once per test session."""
+"""Shared fixtures: the default voice, loaded once per test session, and the adding-a-model guide, run once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blocks import load_addon
+from blocks import load_addon, parity
 from blocks.addon import addon_path
 from blocks.voice import Voice
+from tests.guide_runner import GuideRun, run_guide
 
 NOISE_OFF = {"noise_scale": 0.0, "noise_w": 0.0}
 
@@ -18,8 +19,7 @@ NOISE_OFF = {"noise_scale": 0.0, "noise_w": 0.0}
 def snr_db(test: np.ndarray, reference: np.ndarray) -> float:
     """Signal-to-noise ratio of ``test`` against ``reference`` (same length required)."""
     assert test.shape == reference.shape, (test.shape, reference.shape)
-    error = np.sum((test.astype(np.float64) - reference) ** 2)
-    return float(10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / max(error, 1e-30)))
+    return parity.snr_db(test, reference)
 
 
 def voice_with_stack(name: str, stack: list, warm_up: bool = True) -> Voice:
@@ -50,3 +50,13 @@ def reference_model():
 
     path = Path(addon_path("piper-joe")) / "networks" / "reference.onnx"
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="session")
+def guide(tmp_path_factory: pytest.TempPathFactory) -> GuideRun:
+    """docs/adding-a-model.md run once, in an empty folder outside the repository, on a piper voice made here:
+    its plugin is built as a wheel there and installed with pip into that folder."""
+    from tests.piper_voices import make_voice
+
+    onnx, _ = make_voice(tmp_path_factory.mktemp("voice"), "x_low", "en-us", seed=11)
+    return run_guide(tmp_path_factory.mktemp("guide"), onnx)

@@ -33,6 +33,7 @@ from blocks.importers.piper_graph import CutPlan, find_plan
 from blocks.importers.piper_split import extract, interface
 from blocks.importers.receptive import static_field
 from blocks.options import options_from
+from blocks.parity import snr_db
 
 PASS_DB = 60.0
 PROBE = "The quick brown fox jumps over the lazy dog. Streaming speech must not change a sample!"
@@ -173,8 +174,7 @@ def check(folder: Path, reference: Path, plan: CutPlan, contexts: dict[str, int]
             if theirs.shape != ours.shape:
                 raise VoiceImportError(f"voice {spec.name!r}: the split networks give {ours.shape[0]} samples, "
                                        f"the whole graph {theirs.shape[0]}")
-            error = float(np.sum((ours.astype(np.float64) - theirs) ** 2))
-            worst = min(worst, 10 * np.log10(float(np.sum(theirs.astype(np.float64) ** 2)) / max(error, 1e-30)))
+            worst = min(worst, snr_db(ours, theirs))
         if worst < PASS_DB:
             raise VoiceImportError(f"voice {spec.name!r}: the split networks differ from the whole graph "
                                    f"({worst:.1f} dB, under {PASS_DB:g} dB)")

@@ -24,18 +24,20 @@ ROOT = Path(__file__).resolve().parents[2]
 VOXSTACK = str(Path(sys.executable).parent / "voxstack")
 
 
-def client_env(temp: str) -> dict[str, str]:
-    """The environment of a voxstack command: its own Ray temp folder, no inherited Ray address."""
+def client_env(temp: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a voxstack command: its own Ray temp folder, no inherited Ray address, and ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
-    env.update({"RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"})
+    env.update({"RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1", **(extra or {})})
     return env
 
 
 class CliService:
     """``voxstack serve --config CONFIG`` on free HTTP and metrics ports."""
 
-    def __init__(self, config: str, *extra: str) -> None:
+    def __init__(self, config: str, *extra: str, env: dict[str, str] | None = None) -> None:
         self.temp = tempfile.mkdtemp(prefix="vxcli")
+        self.env = client_env(self.temp, env)
+        """The environment of ``voxstack serve`` and of the other voxstack commands run beside it."""
         self.port, self.metrics_port, self.dashboard_port = free_ports(3)
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
@@ -49,7 +51,7 @@ class CliService:
     def launch(self) -> subprocess.Popen[bytes]:
         """Start ``voxstack serve`` without waiting for it."""
         with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(self.args, cwd=ROOT, env=client_env(self.temp), stdout=out,
+            self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         return self.process
 
@@ -73,7 +75,7 @@ class CliService:
 
     def command(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
         """Another voxstack command on this machine (e.g. ``deploy --address``), as a user runs it."""
-        return subprocess.run([VOXSTACK, *args], cwd=ROOT, env=client_env(self.temp), capture_output=True,
+        return subprocess.run([VOXSTACK, *args], cwd=ROOT, env=self.env, capture_output=True,
                               text=True, timeout=timeout_s)
 
     def replicas(self, app: str = "voxstack") -> dict[str, set[str]]:
