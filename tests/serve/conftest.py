@@ -168,8 +168,9 @@ def import_multi_speaker(folder: Path) -> Path:
     return folder / "addons"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service() -> Iterator[Service]:
+    """The serve tests' service, stopped after the last of them: the tests after it run on idle cores."""
     import ray
     from ray import serve
     from ray.cluster_utils import Cluster
