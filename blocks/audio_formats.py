@@ -9,6 +9,7 @@ stream (``finish``) and frees what it holds, even mid-stream (``close``; ``with`
 
 from __future__ import annotations
 
+import abc
 import ctypes
 import functools
 import glob
@@ -123,7 +124,7 @@ def wav_header(sample_rate: int, channels: int = 1, bits: int = 16) -> bytes:
             + b"data" + struct.pack("<I", UNKNOWN))
 
 
-class _Resampling:
+class _Resampling(abc.ABC):
     """Converts the voice's rate to the encoder's where they differ; ``with`` closes the encoder."""
 
     rate: int
@@ -140,8 +141,9 @@ class _Resampling:
     def _tail(self) -> np.ndarray:
         return self._resample.flush() if self._resample else EMPTY
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the encoder (each encoder says what it holds)."""
 
     def __enter__(self) -> Self:
         return self
