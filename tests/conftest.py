@@ -60,3 +60,9 @@ def guide(tmp_path_factory: pytest.TempPathFactory) -> GuideRun:
 
     onnx, _ = make_voice(tmp_path_factory.mktemp("voice"), "x_low", "en-us", seed=11)
     return run_guide(tmp_path_factory.mktemp("guide"), onnx)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ray's and pydantic's deprecation warnings are theirs to fix, not the suite's."""
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:ray.*")
+    config.addinivalue_line("filterwarnings", "ignore::pydantic.warnings.PydanticDeprecatedSince20")

@@ -205,7 +205,3 @@ def service() -> Iterator[Service]:
         ray.shutdown()
         cluster.shutdown()
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:ray.*")
-    config.addinivalue_line("filterwarnings", "ignore::pydantic.warnings.PydanticDeprecatedSince20")

@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from tests.guide_runner import GuideRun
-from tests.serve.cli_service import CliService, ndjson_stream
+from tests.own_ray.cli_service import CliService, ndjson_stream
 
 ADDON = "acme-tremolo"
 VARIANT = "CappedEncoders"

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.serve.cli_service import ROOT, CliService, ndjson_stream
+from tests.own_ray.cli_service import ROOT, CliService, ndjson_stream
 from tests.serve.conftest import LONG_TEXT
 
 CLIENTS = [f"ab-client-{i}" for i in range(60)]
@@ -192,7 +192,7 @@ def test_metrics_at_the_documented_port_tag_requests_by_variant(ab: CliService) 
 
 
 def test_a_stream_that_cannot_drain_in_time_ends_with_an_error(ab: CliService) -> None:
-    one_utterance = "The quick brown fox jumps over the lazy dog and " * 16 + "then it rests."  # ~50 s of audio
+    one_utterance = "The quick brown fox jumps over the lazy dog and " * 8 + "then it rests."  # ~25 s of audio
     clients = [f"drain-{i}" for i in range(4)]
     routes = _routes(ab, clients)
     threads, reference = _long_streams(ab, sorted({routes[c]: c for c in clients}.values()), one_utterance)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.serve.cli_service import CliService, ndjson_stream
+from tests.own_ray.cli_service import CliService, ndjson_stream
 
 
 def test_two_application_config_serves_both() -> None:
@@ -42,7 +42,7 @@ def test_kuberay_pods_export_metrics_at_the_serve_port() -> None:
     import yaml
 
     from deployments.run import DEFAULT_METRICS_PORT
-    from tests.serve.cli_service import ROOT
+    from tests.own_ray.cli_service import ROOT
 
     manifest = yaml.safe_load((ROOT / "k8s" / "rayservice.yaml").read_text())
     cluster = manifest["spec"]["rayClusterConfig"]
@@ -58,7 +58,7 @@ def test_kuberay_rollout_drains_as_voxstack_deploy_does() -> None:
 
     from deployments.config import validate_config
     from deployments.rollout import drain_timeout_s
-    from tests.serve.cli_service import ROOT
+    from tests.own_ray.cli_service import ROOT
 
     manifest = yaml.safe_load((ROOT / "k8s" / "rayservice.yaml").read_text())
     spec = manifest["spec"]
