@@ -5,11 +5,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup addons browser serve test lint bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml addons/kokoro-ja/pyproject.toml
 	python3 -m venv $(VENV)
 	# the CPU build of torch first: an unpinned torch would pull a CUDA build
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
+	# Kokoro-82M: a plugin distribution of its own, installed as a third party's would be
+	$(PY) -m pip install -q -e addons/kokoro-ja
 	touch $@
 
 setup: $(STAMP)
@@ -19,6 +21,7 @@ addons: $(STAMP)
 	$(VENV)/bin/voxstack addons compile piper-joe --profile fixed
 	$(PY) addons/hibari/build.py
 	$(PY) addons/legacy-ar/build.py
+	$(PY) -m voxstack_kokoro_ja.build
 
 serve: addons
 	$(VENV)/bin/voxstack serve
