@@ -49,7 +49,7 @@ bench: addons
 # The container image (Containerfile), named as k8s/rayservice.yaml runs it: voxstack:<version>, with
 # -gpu or -neuron for IMAGE_VARIANT=gpu|neuron. pip's index settings (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL,
 # PIP_FIND_LINKS, PIP_TRUSTED_HOST) and CA bundle (PIP_CERT) go to the build (k8s/image.py); IMAGE_BASE
-# replaces the base image.
+# replaces the base image; IMAGE_PLUGINS (pip requirements) installs plugin distributions a serve config names.
 IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_VARIANT ?= cpu
 IMAGE ?= voxstack:$(IMAGE_VERSION)$(if $(filter-out cpu,$(IMAGE_VARIANT)),-$(IMAGE_VARIANT))
@@ -57,7 +57,7 @@ IMAGE ?= voxstack:$(IMAGE_VERSION)$(if $(filter-out cpu,$(IMAGE_VARIANT)),-$(IMA
 .PHONY: image image-test
 
 image:
-	python3 k8s/image.py build --tag $(IMAGE) --variant $(IMAGE_VARIANT)
+	python3 k8s/image.py build --tag $(IMAGE) --variant $(IMAGE_VARIANT) $(if $(IMAGE_PLUGINS),--plugins "$(IMAGE_PLUGINS)")
 
 # As root: starts dockerd if none runs, builds the image (on a local Debian base if none can be pulled),
 # runs it and synthesizes with every addon, with host networking and with no network at all.

@@ -125,14 +125,24 @@ def containerfile_default_base() -> str:
     return match[1]
 
 
-def build(tag: str, variant: str = "cpu", base: str | None = None, network: str | None = None) -> float:
-    """Build ``tag`` from the Containerfile; the seconds it took."""
+def build_arguments(variant: str, base: str | None, plugins: str | None = None) -> list[str]:
+    """``docker build``'s arguments for ``variant`` on ``base`` with the plugin distributions ``plugins``
+    (pip requirements, space-separated) installed beside the project."""
     arguments = ["--build-arg", f"VARIANT={variant}"]
-    base = base or VARIANT_BASES.get(variant)
     if base:
         arguments += ["--build-arg", f"BASE={base}"]
+    if plugins:
+        arguments += ["--build-arg", f"PLUGINS={plugins}"]
     if os.environ.get("NEURON_INDEX_URL"):
         arguments += ["--build-arg", f"NEURON_INDEX_URL={os.environ['NEURON_INDEX_URL']}"]
+    return arguments
+
+
+def build(tag: str, variant: str = "cpu", base: str | None = None, network: str | None = None,
+          plugins: str | None = None) -> float:
+    """Build ``tag`` from the Containerfile; the seconds it took."""
+    base = base or VARIANT_BASES.get(variant)
+    arguments = build_arguments(variant, base, plugins)
     with reachable_from_build(pip_settings()) as (settings, served):
         for key, value in settings.items():
             arguments += ["--build-arg", f"{BUILD_ARGS[key]}={value}"]
@@ -162,11 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                          help="base image (default: the Containerfile's)")
     command.add_argument("--variant", default="cpu", choices=["cpu", "gpu", "neuron"])
     command.add_argument("--network", default=None, help="docker build --network")
+    command.add_argument("--plugins", default=os.environ.get("IMAGE_PLUGINS") or None,
+                         help="plugin distributions a serve config names, as pip requirements (space-separated)")
     args = parser.parse_args(argv)
     try:
         if shutil.which(os.environ.get("DOCKER", "docker")) is None:
             raise ImageError("docker is not installed (Debian: apt-get install docker.io)")
-        build(args.tag, args.variant, args.base, args.network)
+        build(args.tag, args.variant, args.base, args.network, args.plugins)
     except ImageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
