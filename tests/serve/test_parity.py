@@ -29,10 +29,11 @@ CASES = [("/placed", "piper-joe", None), ("/placed", "hibari", None), ("/placed"
          ("/fixed", "piper-joe", FIXED_PROFILE)]
 
 
-def served(service: Service, prefix: str, model: str) -> tuple[str, np.ndarray, list[dict[str, Any]]]:
+def served(service: Service, prefix: str, model: str, text: str = TEXT,
+           **fields: Any) -> tuple[str, np.ndarray, list[dict[str, Any]]]:
     """The variant that served it, the float32 audio and the marks of one ``/v1/stream`` request."""
-    body = {"model": model, "input": TEXT, "seed": 5, "sample_format": "f32le",
-            "marks": ["sentence", "word", "phoneme"]}
+    body = {"model": model, "input": text, "seed": 5, "sample_format": "f32le",
+            "marks": ["sentence", "word", "phoneme"], **fields}
     records = []
     with service.http.stream("POST", f"{prefix}/v1/stream", json=body, timeout=180) as response:
         assert response.status_code == 200, response.read()
@@ -78,6 +79,18 @@ def test_served_equals_in_process(service: Service, prefix: str, model: str, ove
     assert marks == [mark.as_json() for mark in local.marks]
     sentences = [m["value"] for m in marks if m["type"] == "sentence"]
     assert sentences[0].startswith("Dr. Smith paid $42.50 at 9:30.")
+
+
+def test_the_plugin_addon_served_equals_in_process(service: Service) -> None:
+    """kokoro-ja (a plugin distribution) in the same service: the same audio and sentences as in process."""
+    text = "東京の天気は、午後から雨になる見込みです。価格は1,980円です！"
+    _, audio, marks = served(service, "/placed", "kokoro-ja", text, voice="jm_kumo")
+    local = Voice.load("kokoro-ja").synthesize(text, voice="jm_kumo", marks=("sentence", "word", "phoneme"))
+    assert audio.shape == local.audio.shape
+    assert np.array_equal(audio, local.audio) or snr_db(audio, local.audio) >= 90
+    assert marks == [mark.as_json() for mark in local.marks]
+    assert [m["value"] for m in marks if m["type"] == "sentence"] == ["東京の天気は、午後から雨になる見込みです。",
+                                                                       "価格は1,980円です！"]
 
 
 def test_the_fixed_profile_splits_the_long_sentence_in_both_runtimes(service: Service) -> None:
