@@ -30,9 +30,7 @@ def kokoro() -> Voice:
 @pytest.fixture(scope="module")
 def reference(kokoro: Voice) -> ort.InferenceSession:
     """The package's monolithic graph, assembled by the build from its part packages."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(str(kokoro.addon.folder / "networks" / "reference.onnx"), options,
+    return ort.InferenceSession(str(kokoro.addon.folder / "networks" / "reference.onnx"),
                                 providers=["CPUExecutionProvider"])
 
 
