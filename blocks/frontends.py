@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
+from blocks.components import text as textlib
 from blocks.config import FrontendConfig
 from blocks.context import FrontendContext
 from blocks.errors import AddonError, InputError
@@ -50,9 +51,19 @@ class Frontend(abc.ABC):
 
         return rules_for(self.language, None)
 
-    @abc.abstractmethod
     def check(self, text: str) -> str:
-        """Validate request text; returns it cleaned (same length: offsets stay valid)."""
+        """Validate request text (a non-empty string under the limit); returns it cleaned (same length:
+        offsets stay valid)."""
+        if not isinstance(text, str):
+            raise InputError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise InputError("text is empty or only whitespace")
+        if len(text) > self.options.max_chars:
+            raise InputError(f"text has {len(text)} characters; the limit is {self.options.max_chars}")
+        cleaned = textlib.clean(text)
+        if not cleaned.strip():  # e.g. only control characters
+            raise InputError("text contains nothing that can be spoken")
+        return cleaned
 
     @abc.abstractmethod
     def split(self, text: str) -> list[Span]:

@@ -50,19 +50,6 @@ class EspeakFrontend(Frontend):
             raise context.missing(f"phoneme map file {source}")
         return json.loads(path.read_text(encoding="utf-8"))["phoneme_id_map"]
 
-    def check(self, text: str) -> str:
-        """Validate request text: a non-empty string under the limit. Returns it cleaned."""
-        if not isinstance(text, str):
-            raise InputError(f"text must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise InputError("text is empty or only whitespace")
-        if len(text) > self.options.max_chars:
-            raise InputError(f"text has {len(text)} characters; the limit is {self.options.max_chars}")
-        cleaned = textlib.clean(text)
-        if not cleaned.strip():  # e.g. only control characters
-            raise InputError("text contains nothing that can be spoken")
-        return cleaned
-
     def split(self, text: str) -> list[Span]:
         """Utterance spans of already-checked text (cheap: no phonemization): whole sentences, unless
         the opt-in ``max_utterance_chars`` or ``first_utterance_chars`` options cut them."""

@@ -13,7 +13,6 @@ import re
 from functools import cached_property
 from typing import Any
 
-from blocks.components import text as textlib
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
 from blocks.context import FrontendContext
@@ -77,18 +76,6 @@ class KokoroJapaneseFrontend(Frontend):
     @cached_property
     def rules(self) -> JapaneseSentences:  # type: ignore[override]
         return JapaneseSentences()
-
-    def check(self, text: str) -> str:
-        if not isinstance(text, str):
-            raise InputError(f"text must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise InputError("text is empty or only whitespace")
-        if len(text) > self.options.max_chars:
-            raise InputError(f"text has {len(text)} characters; the limit is {self.options.max_chars}")
-        cleaned = textlib.clean(text)
-        if not cleaned.strip():
-            raise InputError("text contains nothing that can be spoken")
-        return cleaned
 
     def split(self, text: str) -> list[Span]:
         return self.rules.sentences(text)

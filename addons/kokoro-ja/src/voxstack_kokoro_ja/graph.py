@@ -21,6 +21,8 @@ import onnx
 import onnx.utils
 from onnx import TensorProto, helper
 
+from blocks.backends.onnx_split import rename_tensors
+
 SAMPLES_PER_FRAME = 600
 STYLE_SIZE = 256
 
@@ -62,19 +64,10 @@ def cut(extractor: onnx.utils.Extractor, name: str) -> onnx.ModelProto:
         _transpose_output(model, SOURCE, [0, 2, 1], "source")
     if name == "decoder":
         _transpose_input(model, SOURCE, [0, 2, 1], "source")
-    _rename(model, RENAMES)
+    rename_tensors(model, RENAMES)
     _name_dims(model, DIMS)
     onnx.checker.check_model(model)
     return model
-
-
-def _rename(model: onnx.ModelProto, renames: dict[str, str]) -> None:
-    graph = model.graph
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        value.name = renames.get(value.name, value.name)
-    for node in graph.node:
-        node.input[:] = [renames.get(n, n) for n in node.input]
-        node.output[:] = [renames.get(n, n) for n in node.output]
 
 
 def _name_dims(model: onnx.ModelProto, dims: dict[str, list[int | str]]) -> None:
