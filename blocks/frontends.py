@@ -83,6 +83,11 @@ class Frontend(abc.ABC):
         for span in self.split(self.check(text)):
             yield self.phonemize(span)
 
+    def layout(self, phonemes: str) -> str:
+        """A phoneme string as this frontend lays it out in ids, one id (or id and pad) per character; a
+        word's phonemes are kept in this form, so its marks can count through its ids."""
+        return phonemes
+
     def phoneme_ids(self, phonemes: str, strict: bool = True) -> list[int]:
         """The ids of a phoneme string inside an utterance (SSML ``<phoneme>``); a frontend that cannot
         map phonemes says so."""

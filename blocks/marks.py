@@ -104,7 +104,7 @@ def utterance_marks(
             add(word.first_id, "word", start, end, word.span.text)
         if "phoneme" in types:
             index = word.first_id
-            for char in unicodedata.normalize("NFD", word.phonemes):
+            for char in word.phonemes:  # as the frontend laid them out: one id step each
                 if char not in _NOT_PHONEMES and not unicodedata.combining(char):
                     add(index, "phoneme", start, end, char)
                 index += utterance.id_stride

@@ -4,7 +4,6 @@ control tensors of each utterance and the ``<mark>`` marks it carries."""
 from __future__ import annotations
 
 import itertools
-import unicodedata
 from dataclasses import replace
 
 import numpy as np
@@ -81,7 +80,7 @@ def _override(frontend: Frontend, utterance: Utterance, start: int, end: int, ip
     new_words: list[Word] = []
     for k, word in enumerate(words):
         if k in covered:
-            new_words.append(replace(word, first_id=begin, phonemes=ipa if k == covered[0] else ""))
+            new_words.append(replace(word, first_id=begin, phonemes=frontend.layout(ipa) if k == covered[0] else ""))
         else:
             new_words.append(replace(word, first_id=word.first_id + (shift if k > covered[-1] else 0)))
     return Utterance(utterance.span, ids, tuple(new_words), utterance.id_stride)
@@ -90,6 +89,6 @@ def _override(frontend: Frontend, utterance: Utterance, start: int, end: int, ip
 def phoneme_ids(frontend: Frontend, phonemes: str, strict: bool = True) -> list[int]:
     """The ids the frontend gives a phoneme string inside an utterance; a symbol the voice lacks is an error."""
     try:
-        return list(frontend.phoneme_ids(unicodedata.normalize("NFD", phonemes), strict))
+        return list(frontend.phoneme_ids(frontend.layout(phonemes), strict))
     except InputError as error:
         raise SsmlError(str(error)) from None

@@ -11,6 +11,7 @@ import pytest
 
 from blocks.catalog import catalog
 from blocks.components.text import Span
+from blocks.marks import ByteOffsets, utterance_marks
 from blocks.parity import snr_db
 from blocks.voice import Voice
 
@@ -112,6 +113,12 @@ def test_each_word_points_at_its_own_phoneme_ids(kokoro: Voice) -> None:
                 assert list(utterance.ids[word.first_id:word.first_id + len(ids)]) == ids, word
                 assert text[word.span.start:word.span.end] == word.span.text
             assert [w.first_id for w in utterance.words] == sorted({w.first_id for w in utterance.words})
+    ids_by_phoneme = {char: id_ for char, id_ in frontend.vocab.items()}
+    text = "百円の本を買った。"  # ç, a decomposable phoneme: one id, one phoneme mark
+    utterance = frontend.phonemize(Span(0, len(text), text))
+    marks = utterance_marks(utterance, np.arange(len(utterance.ids)), 0.001, 0, ByteOffsets(text), ("phoneme",))
+    assert "ç" in "".join(w.phonemes for w in utterance.words)
+    assert [utterance.ids[m.time] for m in marks] == [ids_by_phoneme[m.value] for m in marks]  # time = id index
     unusual = "ｶﾞｷﾞ〜３０%?"  # half-width kana with voicing marks, a range, a sign the tagger reads
     words = frontend.phonemize(Span(0, len(unusual), unusual)).words
     assert [w.span.text for w in words][:2] == ["ｶﾞｷﾞ", "〜３０"]

@@ -87,7 +87,7 @@ class EspeakFrontend(Frontend):
             last = number >= (spoken[-1] if spoken else 0)
             mine = [t for t in tokens if last or t.end - span.start <= clause.end]
             tokens = tokens[len(mine):]
-            phonemes = unicodedata.normalize("NFD", _LANGUAGE_FLAG.sub("", clause.phonemes))
+            phonemes = self.layout(_LANGUAGE_FLAG.sub("", clause.phonemes))
             starts = self._word_starts(phonemes, mine)
             positions = []
             for char in phonemes:
@@ -96,7 +96,7 @@ class EspeakFrontend(Frontend):
             bounds = [*starts, len(phonemes)]
             words += [Word(token, positions[begin], phonemes[begin:end].strip())
                       for token, begin, end in zip(mine, bounds, bounds[1:], strict=False)]
-            for char in unicodedata.normalize("NFD", clause.terminator):
+            for char in self.layout(clause.terminator):
                 self._append(ids, char)
             if clause.terminator in _PAUSE_AFTER or (clause.sentence_end and not last):
                 self._append(ids, " ")
@@ -114,6 +114,10 @@ class EspeakFrontend(Frontend):
                 if dot is not None and _run_end(text, dot) not in ends:
                     masked = masked[:dot] + " " + masked[dot + 1 :]
         return said if masked == text else self.espeak.clauses(masked)
+
+    def layout(self, phonemes: str) -> str:
+        """NFD: piper's voices have an id for each character of the decomposed IPA."""
+        return unicodedata.normalize("NFD", phonemes)
 
     def phoneme_ids(self, phonemes: str, strict: bool = True) -> list[int]:
         """The ids of a phoneme string as ``phonemize`` lays them out (each followed by the pad id);

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import replace
 from functools import cached_property
 
 from blocks.components.text import Span
@@ -100,7 +101,8 @@ class KokoroJapaneseFrontend(Frontend):
             for index, char in enumerate(phonemes):
                 id_of[index] = count
                 count += char in self.vocab
-            words = read_words(self.g2p, span, phonemes, id_of)
+            words = tuple(replace(word, phonemes="".join(c for c in word.phonemes if c in self.vocab))
+                          for word in read_words(self.g2p, span, phonemes, id_of))
         ids = self.phoneme_ids(phonemes, strict=False)
         return Utterance(span, (PAD, *ids, PAD), words, id_stride=1)
 
