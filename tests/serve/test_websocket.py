@@ -195,7 +195,7 @@ def test_more_sockets_than_the_maximum_are_refused_and_a_client_that_never_reads
             messages, code = received(third, 30)
         assert code == 1013 and "busy" in messages[0]["error"]["message"]
         assert messages[0]["error"]["type"] == "rate_limit_error"
-        send(first, "text", text=LONG_TEXT)
+        send(first, "text", text=". ".join(LONG_TEXT.split(". ")[:3]) + ".")  # three sentences
         send(first, "end")
         messages, code = received(first, 120, timed=True)
     # paced at 1 s ahead of real-time playback: before each audio frame, no more than a second beyond the
@@ -206,7 +206,7 @@ def test_more_sockets_than_the_maximum_are_refused_and_a_client_that_never_reads
     for at, size in frames:
         assert before / 22050 <= at - frames[0][0] + 1.0 + 0.5, (before / 22050, at - frames[0][0])
         before += size
-    assert before / 22050 > 20  # the whole text arrived
+    assert before / 22050 > 12  # the whole text arrived (12.8 s)
 
 
 def _ws_first_audio() -> dict[str, float]:
