@@ -20,13 +20,15 @@ def build(args: dict | AppArgs) -> Application:
     args = AppArgs.model_validate(args) if not isinstance(args, AppArgs) else args
     addons: dict[str, AddonHandles] = {}
     for plan in plan_app(args):
-        encoders = {plan.encoder: EncoderStage.options(name=plan.encoder).bind(plan.addon, None, plan.overrides)}
+        encoders = {plan.encoder: EncoderStage.options(name=plan.encoder).bind(plan.addon, None,
+                                                                               plan.overrides_for(plan.encoder))}
         for name, block_type in plan.variants.items():
-            encoders[name] = EncoderStage.options(name=name).bind(plan.addon, block_type, plan.overrides)
+            encoders[name] = EncoderStage.options(name=name).bind(plan.addon, block_type, plan.overrides_for(name))
         stages: dict[str, DeploymentHandle] = {}
         upstream = None
         for stream in plan.streams:
-            upstream = StreamStage.options(name=stream.name).bind(plan.addon, stream.parts, upstream, plan.overrides)
+            upstream = StreamStage.options(name=stream.name).bind(plan.addon, stream.parts, upstream,
+                                                                  plan.overrides_for(stream.name))
             stages[stream.name] = upstream
         assert upstream is not None  # a layout has at least one stream part
         addons[plan.addon] = AddonHandles(encoders, upstream, stages, plan.encoder, plan.overrides)

@@ -1,5 +1,5 @@
-"""The service's commands of ``voxstack``: ``serve``, ``deploy``, ``ab`` and ``wyoming``, added to the
-in-process commands of ``blocks.cli`` (one command line; this module is its entry point). Each command
+"""The service's commands of ``voxstack``: ``serve``, ``deploy``, ``ab``, ``backends`` and ``wyoming``, added
+to the in-process commands of ``blocks.cli`` (one command line; this module is its entry point). Each command
 imports Ray and the service only when it runs, so ``voxstack synthesize`` starts fast."""
 
 from __future__ import annotations
@@ -134,6 +134,26 @@ def ab_report(
     if not result["variants"]:
         fail(f"no voxstack requests in the metrics at {urls} yet (Ray exports them every few seconds)", 1)
     typer.echo(json.dumps(result, indent=2) if json_out else table(result))
+
+
+@app.command()
+def backends(
+    config: Annotated[Path, typer.Argument(help="Serve config file.")] = Path("serve_configs/local.yaml"),
+    check: Annotated[bool, typer.Option(help="Also check that this machine has the devices they ask for.")] = False,
+) -> None:
+    """Where each stage's networks run under a serve config: backend kind, device and profile, per network."""
+    from deployments.config import load_config
+    from deployments.devices import check_devices, stage_backends
+
+    try:
+        _, parsed = load_config(config)
+        stages = check_devices(parsed) if check else stage_backends(parsed)
+    except ConfigError as error:
+        fail(str(error), 1)
+    for stage in stages:
+        typer.echo(f"{stage.application}/{stage.deployment}: {stage.describe()}")
+    if check:
+        typer.echo("voxstack: every device asked for is here")
 
 
 @app.command()

@@ -10,12 +10,12 @@ served (``piper-joe.Vocoder``), so a serve config can target them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from blocks.addon import Addon
+from blocks.addon import Addon, merge, read_config
 from blocks.engine import Layout, variant_node
 from blocks.errors import AddonError, ConfigError
 from blocks.spec import Node
@@ -38,6 +38,9 @@ class AddonArgs(BaseModel):
     """Top-level stack indices served together per stream stage (default: one stage per block)."""
     overrides: dict[str, Any] | None = None
     """Merged into the addon's config in every deployment, e.g. ``{"backend": {"profile": "fixed"}}``."""
+    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Merged over ``overrides`` in one deployment each, by stage name without the addon's prefix: e.g.
+    ``{"Vocoder": {"backend": {"device": "cuda"}}}`` runs only that stage's networks on CUDA."""
 
 
 class AppArgs(BaseModel):
@@ -58,12 +61,15 @@ class AppArgs(BaseModel):
     """The single addon's stage groups."""
     overrides: dict[str, Any] | None = None
     """The single addon's config overrides."""
+    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The single addon's per-stage config overrides."""
 
     @model_validator(mode="after")
     def _one_form(self) -> AppArgs:
-        single = self.addon is not None or self.variants or self.groups is not None or self.overrides is not None
+        single = (self.addon is not None or self.variants or self.groups is not None or self.overrides is not None
+                  or self.stages)
         if self.addons and single:
-            raise ValueError("give addons, or addon (with variants, groups and overrides), not both")
+            raise ValueError("give addons, or addon (with variants, groups, overrides and stages), not both")
         names = [a.name for a in self.addons]
         if len(set(names)) != len(names):
             raise ValueError(f"addons: each addon may be listed once, got {names}")
@@ -74,7 +80,7 @@ class AppArgs(BaseModel):
         if self.addons:
             return [(a, a.name + SEPARATOR) for a in self.addons]
         single = AddonArgs(name=self.addon or DEFAULT_ADDON, variants=self.variants, groups=self.groups,
-                           overrides=self.overrides)
+                           overrides=self.overrides, stages=self.stages)
         return [(single, "")]
 
 
@@ -97,6 +103,15 @@ class AddonPlan:
     variants: dict[str, str]
     """Variant deployment name -> registered SequenceBlock type."""
     streams: tuple[StreamPlan, ...]
+    stage_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Deployment name -> config merged over ``overrides`` in that deployment only."""
+
+    def overrides_for(self, name: str) -> dict[str, Any] | None:
+        """The config overrides deployment ``name`` loads the addon with."""
+        mine = self.stage_overrides.get(name)
+        if mine is None:
+            return self.overrides
+        return merge(self.overrides or {}, mine)
 
     @property
     def encoders(self) -> list[str]:
@@ -115,8 +130,10 @@ def label(node: Node) -> str:
     return node.cls.type_name or node.cls.__name__
 
 
-def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] | None, prefix: str) -> AddonPlan:
-    """The deployments of one addon; ``groups`` lists the stream parts served together per deployment."""
+def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] | None, prefix: str,
+               stages: dict[str, dict[str, Any]] | None = None) -> AddonPlan:
+    """The deployments of one addon; ``groups`` lists the stream parts served together per deployment, and
+    ``stages`` gives single deployments (named without ``prefix``) config overrides of their own."""
     layout = Layout.of(addon.stack_nodes, addon.config)
     if layout.encoder is None:
         raise AddonError(f"addon {addon.name!r}: the first stack entry must be a StreamablePipeline (a sequence "
@@ -137,8 +154,17 @@ def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] |
         streams.append(StreamPlan(prefix + name, tuple(group)))
     for block_type in variants.values():
         variant_node(addon, block_type)  # the variant is checked as the addon's own stack is
-    return AddonPlan(addon.name, addon.overrides, prefix + label(layout.encoder.node),
+    plan = AddonPlan(addon.name, addon.overrides, prefix + label(layout.encoder.node),
                      {prefix + name: block_type for name, block_type in variants.items()}, tuple(streams))
+    bare = [name.removeprefix(prefix) for name in plan.names]
+    if unknown := sorted(set(stages or {}) - set(bare)):
+        raise AddonError(f"stages: unknown stages {unknown}; the stack has {bare}")
+    for name, changes in (stages or {}).items():
+        try:
+            read_config(addon.folder, merge(addon.overrides or {}, changes))
+        except AddonError as error:
+            raise AddonError(f"stages.{name}: {error}") from None
+    return replace(plan, stage_overrides={prefix + name: changes for name, changes in (stages or {}).items()})
 
 
 def plan_app(args: AppArgs) -> list[AddonPlan]:
@@ -148,7 +174,7 @@ def plan_app(args: AppArgs) -> list[AddonPlan]:
     for entry, prefix in args.served():
         try:
             addon = Addon.open(entry.name, overrides=entry.overrides)
-            plan = plan_addon(addon, entry.variants, entry.groups, prefix)
+            plan = plan_addon(addon, entry.variants, entry.groups, prefix, entry.stages)
         except AddonError as error:
             raise ConfigError(f"addon {entry.name!r}: {error}") from None
         for name in plan.names:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from deployments.config import load_config, validate_config
 from deployments.dashboard import DEFAULT_DASHBOARD_PORT, Dashboard, DashboardError
+from deployments.devices import check_devices
 from deployments.ray_settings import quiet_serve_settings
 from deployments.request_log import RequestLogFollower
 from deployments.rollout import DEFAULT_READY_TIMEOUT_S, NotReady
@@ -140,6 +141,7 @@ def run_local(config_path: Path, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
     if port is not None:
         raw["http_options"] = {**(raw.get("http_options") or {}), "port": port}
         config = validate_config(raw)
+    check_devices(config)  # before Ray starts: a device this machine lacks fails now, not in a replica
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt

@@ -74,6 +74,9 @@ class OnnxNetwork(Network):
             raise
         except Exception as error:  # onnxruntime raises its own types for bad files
             raise NetworkLoadError(name, path, f"not a loadable ONNX model ({error})") from None
+        if backend.device == "cuda" and self.device != "cuda":
+            raise DeviceUnavailable(f"network {name!r}: device 'cuda' asked for, but onnxruntime's CUDA provider "
+                                    "did not start (no GPU visible, or its CUDA and cuDNN libraries missing)")
         declared = set(self.input_names)
         actual = {i.name for i in self.session.get_inputs()}
         if declared != actual:
