@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from blocks.addon import Addon
 from blocks.catalog import ENV as ADDONS_ENV
 from blocks.catalog import searching
 from blocks.errors import ConfigError, describe_validation
@@ -178,6 +179,25 @@ def _check_application(a: int, app: Application) -> None:
         if deployment.autoscaling_config and isinstance(deployment.num_replicas, int):
             raise ConfigError(f"{where}: give num_replicas or autoscaling_config, not both")
         _check_user_config(where, deployment, app.args)
+    _check_devices_reserved(a, app)
+
+
+def _check_devices_reserved(a: int, app: Application) -> None:
+    """A stage whose own backend (``args.stages``) runs on CUDA or NeuronCores must reserve them, so Ray
+    places it where they are."""
+    options = {d.name: d.ray_actor_options or ActorOptions() for d in app.deployments}
+    for plan in plan_app(app.args):
+        for name in plan.stage_overrides:
+            addon = Addon.open(plan.addon, overrides=plan.overrides_for(name))
+            backends = [addon.backend_for(network) for network in addon.config.networks]
+            held = options.get(name, ActorOptions())
+            where = f"$.applications[{a}].args.stages.{name.removeprefix(plan.addon + '.')}"
+            if any(b.device == "cuda" for b in backends) and not held.num_gpus:
+                raise ConfigError(f"{where}: runs networks on cuda, but deployment {name!r} reserves no GPU "
+                                  "(ray_actor_options.num_gpus)")
+            if any(b.kind == "neuron" for b in backends) and not (held.resources or {}).get("neuron_cores"):
+                raise ConfigError(f"{where}: runs networks on NeuronCores, but deployment {name!r} reserves none "
+                                  "(ray_actor_options.resources.neuron_cores)")
 
 
 def load_config(path: Path) -> tuple[dict[str, Any], ServeConfig]:

@@ -83,3 +83,10 @@ def test_a_stage_the_stack_lacks_or_a_bad_backend_is_refused_naming_it() -> None
         validate_config(_with_stages({"Vocodr": {"backend": {"device": "cuda"}}}))
     with pytest.raises(ConfigError, match=r"stages\.Vocoder: .*device"):
         validate_config(_with_stages({"Vocoder": {"backend": {"device": "tpu"}}}))
+
+
+def test_a_cuda_stage_without_a_gpu_is_refused() -> None:
+    raw = _with_stages({"Encoders": {"backend": {"device": "cuda"}}})
+    with pytest.raises(ConfigError, match=r"args\.stages\.Encoders: runs networks on cuda, but deployment "
+                                          r"'Encoders' reserves no GPU"):
+        validate_config(raw)

@@ -32,7 +32,7 @@ function headers() {
 
 async function loadModels() {
   try {
-    const response = await fetch("/v1/models", { headers: headers() });
+    const response = await fetch("v1/models", { headers: headers() });
     if (response.status === 401) {
       showError("This service needs an API key: enter it, then press Speak.");
       return;
@@ -84,6 +84,35 @@ function renderWords(text) {
   }
   box.append(text.slice(last));
   return spans;
+}
+
+// The span of the word at [start, end) (character offsets), split off the text span it lies in: a run of
+// letters is one span until marks say where its words are (Japanese has no spaces between them).
+function wordSpan(spans, start, end) {
+  if (start === undefined) return undefined;
+  for (const [at, span] of spans) {
+    const text = span.textContent;
+    if (start < at || start >= at + text.length) continue;
+    const stop = Math.min(end === undefined || end <= start ? at + text.length : end, at + text.length);
+    if (start === at && stop === at + text.length) return span;
+    const word = document.createElement("span");
+    word.textContent = text.slice(start - at, stop - at);
+    if (start > at) {
+      span.textContent = text.slice(0, start - at);
+      span.after(word);
+    } else {
+      span.replaceWith(word);
+    }
+    spans.set(start, word);
+    if (stop < at + text.length) {
+      const rest = document.createElement("span");
+      rest.textContent = text.slice(stop - at);
+      word.after(rest);
+      spans.set(stop, rest);
+    }
+    return word;
+  }
+  return undefined;
 }
 
 function drawChunk(samples, offset, rate) {
@@ -142,7 +171,7 @@ async function speak() {
     const now = ctx.currentTime;
     while (pending.length && timeline && timeline.at + (pending[0].time / 1000 - timeline.offset / rate) <= now) {
       const mark = pending.shift();
-      const span = spans.get(chars.get(mark.start));
+      const span = wordSpan(spans, chars.get(mark.start), chars.get(mark.end));
       if (span) {
         $("words").querySelectorAll(".current").forEach((s) => s.classList.replace("current", "spoken"));
         span.classList.add("current");
@@ -191,7 +220,7 @@ async function speak() {
   };
 
   try {
-    const response = await fetch("/v1/stream", {
+    const response = await fetch("v1/stream", {
       method: "POST",
       headers: { "content-type": "application/json", ...headers() },
       signal: controller.signal,

@@ -13,9 +13,10 @@ function liveOpen() {
   stop(false);
   resetState();
   $("error").hidden = true;
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const url = new URL("v1/stream/ws", location.href); // under the page's route prefix
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   const key = $("api-key").value.trim();
-  const ws = new WebSocket(`${scheme}://${location.host}/v1/stream/ws`, key ? [`bearer.${key}`] : []);
+  const ws = new WebSocket(url, key ? [`bearer.${key}`] : []);
   ws.binaryType = "arraybuffer";
   const run = (live = {
     ws, ctx: new AudioContext(), sent: "", concat: "", base: 0, sources: [], playhead: 0, timeline: null,
@@ -96,8 +97,10 @@ function liveHighlight(run) {
   const t = run.timeline;
   while (run.pending.length && t && t.at + (run.pending[0].time / 1000 - t.offset / run.rate) <= now) {
     const mark = run.pending.shift();
-    const at = byteToChar(run.concat).get(mark.start);
-    const span = at === undefined ? null : run.spans.get(at - run.base);
+    const chars = byteToChar(run.concat);
+    const at = chars.get(mark.start);
+    const end = chars.get(mark.end);
+    const span = at === undefined ? null : wordSpan(run.spans, at - run.base, end === undefined ? undefined : end - run.base);
     if (span) {
       $("words").querySelectorAll(".current").forEach((s) => s.classList.replace("current", "spoken"));
       span.classList.add("current");

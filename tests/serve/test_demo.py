@@ -106,3 +106,25 @@ def test_the_voice_picker_lists_the_models_voices_with_their_language(page: Page
     expected = [f"{v['name']} ({v['language']})" for v in voices["voices"]]
     assert page.locator("#voice option").all_inner_texts() == expected
     assert page.locator("#voice").input_value() == voices["voices"][0]["name"]
+
+
+def test_under_a_route_prefix_it_speaks_kokoro_and_highlights_japanese_words(browser: Browser, service):
+    """The page at ``/placed/`` talks to its own application; a run of kana and kanji is split into the words
+    the marks name as they are spoken."""
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(service.url + "/placed/")
+        page.wait_for_function("[...document.querySelectorAll('#model option')].some(o => o.value === 'kokoro-ja')",
+                               timeout=30_000)
+        page.locator("#model").select_option("kokoro-ja")
+        page.get_by_label("Text", exact=True).fill("東京の天気は、午後から雨になる見込みです。")
+        page.get_by_role("button", name="Speak").click()
+        page.wait_for_function("window.demoState.streamEndAt !== null", timeout=120_000)
+        page.wait_for_function("window.demoState.wordsHighlighted >= 11", timeout=60_000)
+        assert state(page)["error"] is None
+        spoken = page.locator("#words span.spoken, #words span.current").all_inner_texts()
+        assert spoken == ["東京", "の", "天気", "は", "午後", "から", "雨", "に", "なる", "見込み", "です"]
+        assert page.locator("#words").inner_text() == "東京の天気は、午後から雨になる見込みです。"
+    finally:
+        context.close()
