@@ -142,12 +142,14 @@ def backends(
     check: Annotated[bool, typer.Option(help="Also check that this machine has the devices they ask for.")] = False,
 ) -> None:
     """Where each stage's networks run under a serve config: backend kind, device and profile, per network."""
-    from deployments.config import load_config
-    from deployments.devices import check_devices, stage_backends
+    from deployments.config import load_config, stage_backends
+    from deployments.devices import check_devices
 
     try:
         _, parsed = load_config(config)
-        stages = check_devices(parsed) if check else stage_backends(parsed)
+        stages = stage_backends(parsed)
+        if check:
+            check_devices(stages)
     except ConfigError as error:
         fail(str(error), 1)
     for stage in stages:

@@ -17,10 +17,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from blocks.addon import Addon
 from blocks.catalog import ENV as ADDONS_ENV
 from blocks.catalog import searching
 from blocks.errors import ConfigError, describe_validation
+from deployments.devices import StageBackend, application_backends, deployment_backends
 from deployments.plan import INGRESS, AppArgs, deployment_names, plan_app
 from deployments.settings import IngressConfig, StageConfig
 
@@ -188,8 +188,7 @@ def _check_devices_reserved(a: int, app: Application) -> None:
     options = {d.name: d.ray_actor_options or ActorOptions() for d in app.deployments}
     for plan in plan_app(app.args):
         for name in plan.stage_overrides:
-            addon = Addon.open(plan.addon, overrides=plan.overrides_for(name))
-            backends = [addon.backend_for(network) for network in addon.config.networks]
+            backends = deployment_backends(plan, name).values()
             held = options.get(name, ActorOptions())
             where = f"$.applications[{a}].args.stages.{name.removeprefix(plan.addon + '.')}"
             if any(b.device == "cuda" for b in backends) and not held.num_gpus:
@@ -198,6 +197,16 @@ def _check_devices_reserved(a: int, app: Application) -> None:
             if any(b.kind == "neuron" for b in backends) and not (held.resources or {}).get("neuron_cores"):
                 raise ConfigError(f"{where}: runs networks on NeuronCores, but deployment {name!r} reserves none "
                                   "(ray_actor_options.resources.neuron_cores)")
+
+
+def stage_backends(config: ServeConfig) -> list[StageBackend]:
+    """Every deployment of every application with its networks' backends, its addons found where its replicas
+    find them (``voxstack backends``; checked by ``deployments.devices.check_devices``)."""
+    found = []
+    for app in config.applications:
+        with addons_of(app):
+            found += application_backends(app.name, app.args)
+    return found
 
 
 def load_config(path: Path) -> tuple[dict[str, Any], ServeConfig]:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from blocks.addon import Addon
 from blocks.config import BackendConfig
 from blocks.errors import ConfigError, DeviceUnavailable
-from deployments.config import ServeConfig, addons_of
-from deployments.plan import plan_app
+from deployments.plan import AddonPlan, AppArgs, plan_app
 
 
 @dataclass(frozen=True)
@@ -35,24 +34,21 @@ class StageBackend:
         return ", ".join(f"{where} ({', '.join(names)})" for where, names in seen.items()) or "-"
 
 
-def stage_backends(config: ServeConfig) -> list[StageBackend]:
-    """Every deployment of every application with its addon's networks' backends as that deployment loads
-    them (the ingress runs no network and is left out)."""
-    found = []
-    for app in config.applications:
-        with addons_of(app):
-            for plan in plan_app(app.args):
-                for name in plan.names:
-                    addon = Addon.open(plan.addon, overrides=plan.overrides_for(name))
-                    networks = {network: addon.backend_for(network) for network in addon.config.networks}
-                    found.append(StageBackend(app.name, name, plan.addon, networks))
-    return found
+def deployment_backends(plan: AddonPlan, name: str) -> dict[str, BackendConfig]:
+    """The backend each of the addon's networks gets in deployment ``name``."""
+    addon = Addon.open(plan.addon, overrides=plan.overrides_for(name))
+    return {network: addon.backend_for(network) for network in addon.config.networks}
 
 
-def check_devices(config: ServeConfig) -> list[StageBackend]:
-    """The stages' backends, once each device one asks for is checked to exist here; a ConfigError names the
+def application_backends(application: str, args: AppArgs) -> list[StageBackend]:
+    """Every deployment of one application (the ingress runs no network and is left out)."""
+    return [StageBackend(application, name, plan.addon, deployment_backends(plan, name))
+            for plan in plan_app(args) for name in plan.names]
+
+
+def check_devices(stages: list[StageBackend]) -> list[StageBackend]:
+    """``stages``, once each device one asks for is checked to exist here; a ConfigError names the
     application, the deployment and what is missing."""
-    stages = stage_backends(config)
     for stage in stages:
         for network, backend in stage.networks.items():
             try:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deployments.config import load_config, validate_config
+from deployments.config import load_config, stage_backends, validate_config
 from deployments.dashboard import DEFAULT_DASHBOARD_PORT, Dashboard, DashboardError
 from deployments.devices import check_devices
 from deployments.ray_settings import quiet_serve_settings
@@ -141,7 +141,7 @@ def run_local(config_path: Path, timeout_s: float = DEFAULT_READY_TIMEOUT_S,
     if port is not None:
         raw["http_options"] = {**(raw.get("http_options") or {}), "port": port}
         config = validate_config(raw)
-    check_devices(config)  # before Ray starts: a device this machine lacks fails now, not in a replica
+    check_devices(stage_backends(config))  # before Ray starts: a missing device fails now, not in a replica
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt

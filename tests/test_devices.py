@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from blocks.errors import ConfigError
-from deployments.config import load_config, validate_config
-from deployments.devices import check_devices, stage_backends
+from deployments.config import load_config, stage_backends, validate_config
+from deployments.devices import check_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
@@ -50,10 +50,10 @@ def test_cuda_is_checked_before_anything_starts() -> None:
     install, and ``voxstack serve`` stops before Ray starts; where it has one, the check passes."""
     _, parsed = load_config(ROOT / "serve_configs" / "gpu.yaml")
     if HAS_CUDA:
-        assert check_devices(parsed)
+        assert check_devices(stage_backends(parsed))
         return
     with pytest.raises(ConfigError) as refused:
-        check_devices(parsed)
+        check_devices(stage_backends(parsed))
     message = str(refused.value)
     assert "application 'voxstack', deployment 'Upsampler-Decoder', network 'encoders'" in message
     assert "device 'cuda' asked for" in message and "install onnxruntime-gpu" in message
