@@ -63,16 +63,17 @@ RAMP = (4, 6, 8, 10, 12)
 def buffer_trace(started: float, arrivals: list[tuple[float, int]], rate: int) -> dict[str, Any]:
     """Playback from the first bytes: stalls (beyond the tolerance), the longest, and the buffer over time."""
     begin, played = arrivals[0][0], 0
-    stalls, worst, trace = 0, 0.0, []
-    for at, samples in arrivals:
+    stalls, worst, trace, where = 0, 0.0, [], []
+    for index, (at, samples) in enumerate(arrivals):
         runs_out = begin + played / rate
         if at > runs_out + STALL_TOLERANCE_S:
             stalls += 1
+            where.append({"chunk": index, "at_s": round(at - started, 3), "late_ms": round(1000 * (at - runs_out))})
             worst = max(worst, at - runs_out)
             begin += at - runs_out  # playback resumes when the late chunk lands
         played += samples
         trace.append((round(at - started, 3), round(begin + played / rate - at, 3)))
-    return {"first": arrivals[0][0] - started, "stalls": stalls, "worst_stall_s": round(worst, 3),
+    return {"first": arrivals[0][0] - started, "stalls": stalls, "worst_stall_s": round(worst, 3), "stalled_at": where,
             "audio": played / rate, "trace": trace}
 
 
@@ -123,6 +124,7 @@ def summary(label: str, runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
             "first p50 (ms)": round(float(np.percentile(firsts, 50))) if firsts else None,
             "first p99 (ms)": round(float(np.percentile(firsts, 99))) if firsts else None,
             "retry-after": sorted({s["retry_after"] for s in refused if s.get("retry_after")}),
+            "refused without Retry-After": sum(not s.get("retry_after") for s in refused),
             "cores busy to the last first audio": round(statistics.mean(run[0]["busy"] for run in runs), 2)}
 
 

@@ -3,12 +3,14 @@
 Every compute step of a stream (one pull of its block chain) asks the process's scheduler for a slot,
 with the moment its client runs out of audio as the deadline. At most ``slots`` steps run at once; a
 waiting step runs in deadline order, so one stream's long utterance cannot starve another's start,
-and a stream with seconds of audio buffered yields to one about to run dry.
+and a stream with seconds of audio buffered yields to one about to run dry. A start is owed by its
+arrival, so a burst of starts goes before streams already playing, except a playing stream with less than
+``URGENT_S`` of audio left: it goes first, whatever the starts owe. A late start delays first audio; a late
+chunk of a playing stream is a stall.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import os
 import threading
@@ -23,6 +25,8 @@ T = TypeVar("T")
 START_GRACE_S = 0.25
 """A new stream's start is owed this long after its arrival: a playing stream whose audio runs out sooner
 computes first, so a burst of starts delays first audio rather than stalling what already plays."""
+URGENT_S = 0.5
+"""A playing stream with less audio than this left computes before every start, however overdue."""
 
 
 @dataclass
@@ -50,6 +54,10 @@ class Clock:
             return self.arrival + START_GRACE_S
         return self.started + self.produced_s
 
+    def urgent_at(self) -> float | None:
+        """When its steps go before every start: ``URGENT_S`` before playback runs dry (None: not playing)."""
+        return None if self.started is None else self.deadline() - URGENT_S
+
     def slack(self) -> float:
         """Seconds of audio still unplayed (0 before the first audio, negative once it ran dry)."""
         return 0.0 if self.started is None else self.deadline() - time.time()
@@ -62,13 +70,20 @@ class Clock:
             self.started = time.time()
 
 
+@dataclass(frozen=True)
+class _Waiting:
+    deadline: float
+    order: int
+    urgent_at: float | None
+
+
 class DeadlineScheduler:
     """A gate of ``slots`` concurrent compute steps, granted in deadline order (thread-safe)."""
 
     def __init__(self, slots: int | None = None) -> None:
         self.slots = slots or os.cpu_count() or 1
         self._running = 0
-        self._waiting: list[tuple[float, int]] = []
+        self._waiting: list[_Waiting] = []
         self._order = itertools.count()
         self._lock = threading.Condition()
 
@@ -81,14 +96,21 @@ class DeadlineScheduler:
     def running(self) -> int:
         return self._running
 
-    def run(self, deadline: float, step: Callable[[], T]) -> T:
-        """Run ``step`` once a slot is free and no waiting step has an earlier deadline."""
-        ticket = (deadline, next(self._order))
+    def _next(self) -> _Waiting:
+        """The step a free slot goes to: the earliest deadline among the urgent ones, if any are, else overall."""
+        now = time.time()
+        urgent = [w for w in self._waiting if w.urgent_at is not None and w.urgent_at <= now]
+        return min(urgent or self._waiting, key=lambda w: (w.deadline, w.order))
+
+    def run(self, deadline: float, step: Callable[[], T], urgent_at: float | None = None) -> T:
+        """Run ``step`` once a slot is free and it is next (``_next``); from ``urgent_at`` on (a playing
+        stream's, see ``Clock.urgent_at``) it goes before every step that is not urgent."""
+        ticket = _Waiting(deadline, next(self._order), urgent_at)
         with self._lock:
-            heapq.heappush(self._waiting, ticket)
-            while self._running >= self.slots or self._waiting[0] != ticket:
-                self._lock.wait()
-            heapq.heappop(self._waiting)
+            self._waiting.append(ticket)
+            while self._running >= self.slots or self._next() is not ticket:
+                self._lock.wait()  # a slot freed: who is next is decided then, urgency included
+            self._waiting.remove(ticket)
             self._running += 1
             self._lock.notify_all()  # the next in line may take a slot still free
         try:

@@ -132,7 +132,7 @@ class Voice:
         track = session.track(job, encoded)
         step = functools.partial(next, self.engine.stream(encoded.tensors, request), None)
         scheduler = shared_scheduler()
-        while (chunk := scheduler.run(session.clock.deadline(), step)) is not None:
+        while (chunk := scheduler.run(session.clock.deadline(), step, session.clock.urgent_at())) is not None:
             yield track.piece(chunk)
 
     def synthesize(self, text: str, **options: Any) -> SynthesisResult:

@@ -7,7 +7,6 @@ No postponed annotations here: FastAPI must see the request models when Serve wr
 import asyncio
 import base64
 import json
-import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from ray import serve
 from starlette.exceptions import HTTPException
 
-from blocks.admission import Admission, Ticket
+from blocks.admission import Admission, Key, Ticket
 from blocks.audio_formats import FORMATS, MEDIA_TYPES, ffmpeg_single_thread, format_rate
 from blocks.errors import AddonError, Busy, InputError, ServiceError, StackError
 from blocks.options import SynthesisOptions, options_from
@@ -52,6 +51,10 @@ VOICE_HEADER = "x-voxstack-voice"
 RATE_HEADER = "x-voxstack-sample-rate"
 HEALTH_TIMEOUT_S = 5.0
 PROBE_TEXT = "Warm up."
+
+REFUSALS = {"steady": "the machine is fully planned", "burst": "a start now would drain a playing stream's buffer",
+            "cap": "max_streams are producing"}
+"""Why a stream was refused, by the admission test's reason."""
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -85,9 +88,8 @@ class Ingress:
         parsed = IngressConfig.model_validate(config or {})
         self.names = Names(self.models, parsed.openai)
         self.config = parsed
-        self.admission.margin = self.config.admission_margin
-        self.admission.fallback = self.config.max_streams
-        self.admission.measure = self.config.measured_admission
+        self.admission.configure(self.config.admission_margin, self.config.max_streams,
+                                 self.config.measured_admission)
         ACCESS.configure(self.config.max_body_bytes, self.config.cors_origins)
         self.models.route(self.config.weights)
 
@@ -152,6 +154,12 @@ class Ingress:
         models = [self.names.model(model)] if model is not None else list(self.models.by_name.values())
         return {"voices": [voice for served in models for voice in served.voices()],
                 "aliases": self.names.aliases(models)}
+
+    @app.get("/v1/admission")
+    async def admission_state(self) -> dict[str, Any]:
+        """This replica's admission: the learned margin, each addon and voice's measured cost per audio second
+        and held start audio, the streams held with their buffers, and the latest decisions (newest last)."""
+        return {**self.admission.state(), "decisions": list(self.admission.decisions)}
 
     @app.get("/v1/route")
     async def route(self, model: str | None = None,
@@ -257,18 +265,26 @@ class Ingress:
                     ) -> tuple[ServedStream, str]:
         """Validate, admit, and start a request; returns once its first chunk exists (OpenAI's
         endpoint always reads plain text: SSML only where ``text_type`` asks for it)."""
-        model.addon.config.voice(options.voice)  # an unknown voice is refused naming the voices
+        voice = model.addon.config.voice(options.voice)  # an unknown voice is refused naming the voices
+        ticket = await self._admit((model.name, voice.name), lifecycle.request_id)  # a refusal costs no planning
         try:
             session = Session(model.addon, model.frontend, text, options, lifecycle.request_id, text_type=text_type)
-        except InputError as error:
-            raise InputError(f"input: {error}", error.param or "input") from None
+        except BaseException as error:
+            self.admission.release(ticket, 0.0, completed=False)
+            if isinstance(error, InputError):
+                raise InputError(f"input: {error}", error.param or "input") from None
+            raise
         variant = model.router.choose(client)
-        ticket = await self._admit()
         if self._hold():  # the stages owe its first two chunks by its arrival
             session.clock.lead = 2
+
+        def ended(completed: bool) -> None:
+            self.admission.release(ticket, session.seconds, completed, stream.least_ahead)
+            self.metrics.admission_state(self.admission)
+
         stream = ServedStream(session, model.encoders[variant], model.tail, self.config.lookahead,
-                              self.config.deadline_s, lifecycle, self.config.pace_ahead_s,
-                              on_end=lambda completed: self.admission.release(ticket, session.seconds, completed))
+                              self.config.deadline_s, lifecycle, self.config.pace_ahead_s, on_end=ended,
+                              on_thin=lambda: self.admission.near_stall(ticket))
         self.streams.add(stream)
         stream.task.add_done_callback(lambda _: self.streams.discard(stream))
         try:
@@ -285,22 +301,30 @@ class Ingress:
         stream.first = first
         if session.clock.lead > 1 or self._hold():
             await stream.second_queued()
+        stream.play()
+        self.admission.playing(ticket, session.seconds, stream.unplayed)
         return stream, variant
 
     def _hold(self) -> bool:
         """Whether a stream's first audio waits for its second piece: other streams are producing."""
         return self.config.hold_start and self.admission.active > 1
 
-    async def _admit(self) -> Ticket:
-        """A place among the producing streams, waiting up to ``queue_s``; else Busy (429 with Retry-After)."""
-        waited_until = time.monotonic() + self.config.queue_s
-        while (ticket := self.admission.admit(self.config.max_streams)) is None:
-            if time.monotonic() >= waited_until:
-                limit = self.admission.limit(self.config.max_streams)
-                retry = self.admission.retry_after() if self.admission.capacity else self.config.retry_after_s
-                raise Busy(f"busy: {self.admission.active} streams producing, as many as the measured capacity "
-                           f"holds ({limit}); retry later", max(1, math.ceil(retry)))
+    async def _admit(self, key: Key, request_id: str) -> Ticket:
+        """A place among the producing streams, waiting up to ``queue_s`` for the admission test to pass; else
+        Busy (429 with Retry-After). The decision is logged and kept for ``GET /v1/admission``."""
+        arrived = time.monotonic()
+        while True:
+            ticket, verdict = self.admission.admit(key, request_id, self.config.max_streams)
+            waited = time.monotonic() - arrived
+            if ticket is not None or waited >= self.config.queue_s:
+                break
             await asyncio.sleep(0.05)
+        record = self.admission.note(key, request_id, verdict, waited)
+        self.metrics.admission(record, self.admission)
+        log.info("admission %s", json.dumps(record))
+        if ticket is None:
+            raise Busy(f"busy: {REFUSALS[verdict.reason]} ({self.admission.active} streams producing); retry later",
+                       self.admission.retry_after(verdict))
         return ticket
 
     async def _pieces(self, stream: ServedStream, variant: str, endpoint: str, raw: bool

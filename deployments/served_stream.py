@@ -21,6 +21,7 @@ from typing import Any
 
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
+from blocks.admission import NEAR_STALL_S
 from blocks.engine import Encoded
 from blocks.errors import DeadlineExceeded
 from blocks.session import AudioChunk, Job, Session
@@ -36,7 +37,7 @@ class ServedStream:
 
     def __init__(self, session: Session, encoder: DeploymentHandle, tail: DeploymentHandle, lookahead: int,
                  deadline_s: float, lifecycle: Lifecycle, pace_ahead_s: float | None = None,
-                 on_end: Callable[[bool], None] | None = None) -> None:
+                 on_end: Callable[[bool], None] | None = None, on_thin: Callable[[], None] | None = None) -> None:
         self.session = session
         self.encoder = encoder
         self.tail = tail.options(stream=True)
@@ -44,6 +45,12 @@ class ServedStream:
         self.pace_ahead_s = pace_ahead_s
         self.lifecycle = lifecycle
         self.first_at: float | None = None
+        """When playback began: the first piece produced, until the ingress says when the first byte left."""
+        self.playing = False
+        self.least_ahead: float | None = None
+        """Least audio the client had left when a piece came, once playing (None: no piece came then)."""
+        self.on_thin = on_thin
+        """Called when a piece comes with less than ``NEAR_STALL_S`` left to play."""
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=lookahead)
         self.first: AudioChunk | None = None
         """The first piece, taken by whoever waits for the stream to begin."""
@@ -111,6 +118,11 @@ class ServedStream:
                 track = session.track(job, await self._encoded(encoding))
                 async for chunk in chunks:
                     await self._pace()
+                    if self.playing:
+                        left = self.unplayed()
+                        self.least_ahead = left if self.least_ahead is None else min(self.least_ahead, left)
+                        if left < NEAR_STALL_S and self.on_thin is not None:
+                            self.on_thin()
                     await self.queue.put(track.piece(chunk))
                     if ahead is None and not job.final and session.encode_ahead(self.unplayed()):
                         upcoming = await self._next(jobs)
@@ -131,6 +143,11 @@ class ServedStream:
         """Wait until a piece after the first is queued (or the end, or an error), or the producer stopped."""
         while self.queue.empty() and not self.task.done():
             await asyncio.sleep(poll_s)
+
+    def play(self) -> None:
+        """The first byte leaves for the client now: playback runs from here."""
+        self.first_at = time.perf_counter()
+        self.playing = True
 
     def unplayed(self) -> float:
         """Seconds of audio produced beyond what real-time playback from the first chunk has used."""

@@ -37,15 +37,16 @@ class IngressConfig(Settings):
     weights: dict[str, float] = Field(default_factory=dict)
     """Encoder deployment -> traffic weight, split per addon (an addon none names: all to its own encoders)."""
     max_streams: int = Field(default=16, ge=1)
-    """Most streams one replica holds producing at once, whatever its measured capacity."""
+    """Most streams one replica holds producing at once, whatever the admission test says; before any stream
+    has been measured, each is taken to cost this share of the margin."""
     measured_admission: bool = True
-    """Admit by the capacity measured from finished streams (False: ``max_streams``, on a machine whose
+    """Admit by the schedulability test on measured costs (False: ``max_streams`` streams, on a machine whose
     capacity is known)."""
     admission_margin: float = Field(default=MARGIN, gt=0.0, le=1.0)
-    """Share of the measured capacity (audio seconds per second) that producing streams may take; the
-    rest is room for a new stream's first utterance. A stream past it answers 429 with Retry-After."""
+    """Share of the machine the admission test may plan: where the learned margin starts, and the most it grows
+    back to after near stalls shrank it. A stream that would not fit answers 429 with Retry-After."""
     queue_s: float = Field(default=0.0, ge=0.0, le=30.0)
-    """How long a request may wait for admission before the 429 (0: refused at once)."""
+    """How long a request may wait for the admission test to pass before the 429 (0: refused at once)."""
     retry_after_s: int = Field(default=1, ge=0)
     """Retry-After of a 503, and of a 429 before any stream has been measured."""
     deadline_s: float = Field(default=300.0, gt=0)

@@ -11,7 +11,6 @@ import asyncio
 import functools
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,6 @@ from deployments.settings import StageConfig
 from deployments.steps import PullFromAsync, Steps, Stopped
 
 log = logging.getLogger("ray.serve")
-ADMISSION_UNBOUNDED = 1 << 20
-"""A stage refuses nothing (the ingress admits): its load counts against the measured capacity alone."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +85,8 @@ class EncoderStage(StageBase):
         """The utterance after the encoder part. ``clock`` is the stream's playback clock: encodings run
         earliest deadline first."""
         self.counters["streams"] += 1
-        deadline = clock.deadline() if clock is not None else time.time()
         try:
-            result = await self.steps.run(deadline, functools.partial(self._encode, job))
+            result = await self.steps.run(clock, functools.partial(self._encode, job))
         except asyncio.CancelledError:
             self.counters["cancelled"] += 1
             raise
@@ -124,7 +120,7 @@ class StreamStage(StageBase):
     def record_autoscaling_stats(self) -> dict[str, float]:
         """Serve's custom autoscaling metric ``stream_load``: utterances streaming here over those the
         measured capacity holds (admission's own rule; absent until measured). See deployments/autoscaling.py."""
-        load = self.admission.load(cap=ADMISSION_UNBOUNDED)
+        load = self.admission.load()
         return {} if load is None else {LOAD_METRIC: load}
 
     def _seconds(self, chunk: Chunk) -> float:
@@ -155,7 +151,7 @@ class StreamStage(StageBase):
             tensors = (await encoded.encoded() if isinstance(encoded, Pending) else encoded).tensors
             upstream = PullFromAsync(source, asyncio.get_running_loop(), stop) if source is not None else None
             chunks = self.engine.stream(tensors, request, upstream)
-            async for chunk in self.steps.drive(chunks, stop, self.config.handoff_s, clock.deadline):
+            async for chunk in self.steps.drive(chunks, stop, self.config.handoff_s, clock):
                 if chunk.data.ndim == 1:  # audio samples: the client's buffer grows by their length
                     clock.advance(chunk.length / self.sample_rate)
                 self._drill(sent, job)

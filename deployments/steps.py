@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from blocks.errors import ServiceError
-from blocks.scheduler import shared_scheduler
+from blocks.scheduler import Clock, shared_scheduler
 
 T = TypeVar("T")
 
@@ -73,18 +73,20 @@ class Steps:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
         self.closed = False
 
-    async def run(self, deadline: float, step: Callable[[], T]) -> T:
-        """Run a blocking compute step in a worker thread, in deadline order among the process's steps."""
+    async def run(self, clock: Clock | None, step: Callable[[], T]) -> T:
+        """Run a blocking compute step in a worker thread, in the order the process's scheduler gives the
+        stream's ``clock`` (None: owed now)."""
         if self.closed:
             raise ServiceError("the replica is shutting down")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, shared_scheduler().run, deadline, step)
+        deadline, urgent_at = (time.time(), None) if clock is None else (clock.deadline(), clock.urgent_at())
+        return await loop.run_in_executor(self._pool, shared_scheduler().run, deadline, step, urgent_at)
 
     async def drive(self, generator: Iterator[T], stop: threading.Event, handoff_s: float = 0.0,
-                    deadline: Callable[[], float] = time.time) -> AsyncIterator[T]:
+                    clock: Clock | None = None) -> AsyncIterator[T]:
         """Yield the items of a blocking generator, each computed in a worker thread when its turn comes.
 
-        ``deadline()`` is when the stream's client runs out of audio: the process's scheduler computes
+        The stream's ``clock`` says when its client runs out of audio: the process's scheduler computes
         the earliest deadline first. After the first item, wait ``handoff_s`` before computing the next:
         the consumer asks for it at once, and on a small machine its computation would slow the first
         item's way onward. On cancellation (the consumer went away) ``stop`` is set: the generator's next
@@ -93,7 +95,7 @@ class Steps:
         first = True
         try:
             while True:
-                item = await self.run(deadline(), functools.partial(_advance, generator))
+                item = await self.run(clock, functools.partial(_advance, generator))
                 if item is _END:
                     return
                 yield item

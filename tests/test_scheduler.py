@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from blocks.scheduler import START_GRACE_S, Clock, DeadlineScheduler
+from blocks.scheduler import START_GRACE_S, URGENT_S, Clock, DeadlineScheduler
 
 
 def test_waiting_steps_run_in_deadline_order_not_arrival_order() -> None:
@@ -90,3 +90,36 @@ def test_a_stream_about_to_run_dry_computes_before_a_start_that_just_arrived() -
     assert playing.deadline() < arriving.deadline()
     relaxed = Clock(arrival=now - 5.0, started=now - 4.8, produced_s=10.0)  # seconds buffered: the start first
     assert arriving.deadline() < relaxed.deadline()
+
+
+def test_a_playing_stream_about_to_run_dry_goes_before_overdue_starts() -> None:
+    """Starts owed long ago wait while a playing stream with less than URGENT_S left computes; a playing
+    stream with room waits behind them."""
+    scheduler = DeadlineScheduler(slots=1)
+    order: list[str] = []
+    gate = threading.Event()
+    holder = threading.Thread(target=scheduler.run, args=(0.0, lambda: gate.wait(5)))
+    holder.start()
+    while scheduler.running == 0:
+        time.sleep(0.001)
+    now = time.time()
+    steps = {"start a": (now - 2.0, None), "start b": (now - 1.0, None),
+             "playing, room": (now + 3.0, now + 3.0 - URGENT_S),
+             "playing, dry soon": (now + 0.2, now + 0.2 - URGENT_S)}
+    threads = [threading.Thread(target=scheduler.run, args=(deadline, lambda n=name: order.append(n), urgent))
+               for name, (deadline, urgent) in steps.items()]
+    for thread in threads:
+        thread.start()
+    while scheduler.waiting < len(steps):
+        time.sleep(0.001)
+    gate.set()
+    for thread in [holder, *threads]:
+        thread.join(5)
+    assert order == ["playing, dry soon", "start a", "start b", "playing, room"]
+
+
+def test_a_clock_is_urgent_only_once_playing() -> None:
+    clock = Clock(arrival=100.0)
+    assert clock.urgent_at() is None
+    clock.advance(2.0)
+    assert clock.started is not None and clock.urgent_at() == clock.started + 2.0 - URGENT_S

@@ -173,3 +173,22 @@ def test_pacing_bounds_the_run_ahead(service: Service) -> None:
     assert all(start <= at + 1.0 + 0.3 for at, start, _ in arrivals), arrivals
     audio = arrivals[-1][1] + arrivals[-1][2]
     assert audio > 4 and arrivals[-1][0] >= arrivals[-1][1] - 1.3, arrivals
+
+
+def test_admission_decisions_are_visible(service: Service) -> None:
+    """Each admission decision is kept with the request id and what the test weighed; the model shows each
+    voice's cost once streams of it have ended."""
+    request_id = "admission-visible-1"
+    with httpx.Client(base_url=service.url, timeout=60) as client:
+        for n in range(4):  # enough ended streams for the addon's cost to be measured
+            response = admitted(lambda n=n: client.post(
+                "/placed/v1/stream", headers={"X-Request-Id": f"{request_id}-{n}"},
+                json={"model": "piper-joe", "input": "The river runs past the mill.", "marks": []}), 60)
+            assert response.status_code == 200
+        state = client.get("/placed/v1/admission").json()
+    decisions = {d["request_id"]: d for d in state["decisions"]}
+    first, last = decisions[f"{request_id}-0"], decisions[f"{request_id}-3"]
+    assert first["admitted"] and first["reason"] == "" and first["addon"] == "piper-joe", first
+    assert last["measured"] and last["steady"] > 0 and last["margin"] <= state["margin"], last
+    costs = {(c["addon"], c["voice"]): c for c in state["costs"]}
+    assert costs[("piper-joe", first["voice"])]["machine_s_per_audio_s"] > 0, costs
