@@ -1,9 +1,10 @@
-"""Stage autoscaling from the admission signal: replicas follow the streams held against measured capacity.
+"""Stage autoscaling from the admission signal: replicas follow the machine share the held streams need.
 
-Each stream stage reports ``stream_load`` (``StreamStage.record_autoscaling_stats``): the utterances it
-streams over those its measured capacity holds without a stall, the rule the ingress admits by. This
-policy asks for enough replicas to bring the mean load down to ``target_load``, so a crowded stage scales
-out while its streams still keep up, not after they queue. Until a replica has measured its capacity it
+Each stream stage reports ``stream_load`` (``StreamStage.record_autoscaling_stats``): the machine share its
+utterances need (each one's measured cost per audio second) over the admission margin, the steady part of
+the test the ingress admits by (1: a full plan). This policy asks for enough replicas to bring the mean load
+down to ``target_load``, so a crowded stage scales out while its streams still keep up, before the ingress
+refuses any. Until a replica has measured its capacity it
 reports nothing, and Serve's own policy (ongoing requests against ``target_ongoing_requests``) decides.
 Serve applies the config's bounds, scaling factors and delays to the answer.
 

@@ -180,6 +180,21 @@ def _check_application(a: int, app: Application) -> None:
             raise ConfigError(f"{where}: give num_replicas or autoscaling_config, not both")
         _check_user_config(where, deployment, app.args)
     _check_devices_reserved(a, app)
+    _check_stage_room(a, app)
+
+
+def _check_stage_room(a: int, app: Application) -> None:
+    """Each stage replica holds a call of every stream the ingress may admit at once: a stream past its
+    ``max_ongoing_requests`` would queue at the stage between two utterances, and stall."""
+    ingress = next((d for d in app.deployments if d.name == INGRESS), None)
+    admitted = IngressConfig.model_validate((ingress and ingress.user_config) or {}).max_streams
+    for d, deployment in enumerate(app.deployments):
+        held = deployment.max_ongoing_requests
+        if deployment.name != INGRESS and held is not None and held < admitted:
+            raise ConfigError(f"$.applications[{a}].deployments[{d}].max_ongoing_requests: {deployment.name!r} "
+                              f"holds {held} calls per replica, but the ingress admits up to max_streams ({admitted}) "
+                              f"streams at once: the streams past {held} would wait here between utterances and "
+                              f"stall; give it at least {admitted}")
 
 
 def _check_devices_reserved(a: int, app: Application) -> None:

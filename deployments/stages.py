@@ -32,6 +32,9 @@ from deployments.settings import StageConfig
 from deployments.steps import PullFromAsync, Steps, Stopped
 
 log = logging.getLogger("ray.serve")
+STAGE_CALLS = 64
+"""A stage replica's calls at once when its config says nothing: every stream an ingress may admit (the serve
+config check holds an explicit ``max_ongoing_requests`` to at least the ingress's ``max_streams``)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class StageBase:
         self.engine.close()
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0})
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=STAGE_CALLS)
 class EncoderStage(StageBase):
     """The addon's encoder part (``variant``: a registered SequenceBlock instead) on one utterance."""
 
@@ -101,7 +104,7 @@ class EncoderStage(StageBase):
         return self.engine.encode(job.tensors(), job.request())
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0})
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=STAGE_CALLS)
 class StreamStage(StageBase):
     """A group of stream parts chained, pulling chunks from the upstream stage (if any)."""
 
@@ -115,11 +118,11 @@ class StreamStage(StageBase):
         self.upstream = upstream.options(stream=True) if upstream is not None else None
         self.config = StageConfig()
         self.admission = Admission()
-        """Counts the utterances this replica streams and measures how many it holds without a stall."""
+        """Holds the utterances this replica streams and measures what a second of their audio costs."""
 
     def record_autoscaling_stats(self) -> dict[str, float]:
-        """Serve's custom autoscaling metric ``stream_load``: utterances streaming here over those the
-        measured capacity holds (admission's own rule; absent until measured). See deployments/autoscaling.py."""
+        """Serve's custom autoscaling metric ``stream_load``: the machine share the utterances streaming here
+        need over the margin (admission's own model; absent until measured). See deployments/autoscaling.py."""
         load = self.admission.load()
         return {} if load is None else {LOAD_METRIC: load}
 

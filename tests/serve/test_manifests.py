@@ -107,6 +107,9 @@ def _set(raw: dict[str, Any], path: list[Any], value: Any) -> None:
      "$.applications[0].deployments[2].autoscaling_config.policy"),
     (["applications", 0, "deployments", 2, "autoscaling_config", "policy", "policy_function"],
      "deployments.autoscaling:Nope", "$.applications[0].deployments[2].autoscaling_config.policy"),
+    (["applications", 0, "deployments", 2, "max_ongoing_requests"], 8,  # below the ingress's max_streams (16)
+     "$.applications[0].deployments[2].max_ongoing_requests: 'piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats' "
+     "holds 8 calls per replica, but the ingress admits up to max_streams (16)"),
 ])
 def test_validator_names_the_bad_key(path: list[Any], value: Any, error: str) -> None:
     raw = _load(ROOT / "serve_configs" / "local.yaml")
