@@ -48,7 +48,7 @@ class IngressConfig(Settings):
     queue_s: float = Field(default=0.0, ge=0.0, le=30.0)
     """How long a request may wait for the admission test to pass before the 429 (0: refused at once)."""
     retry_after_s: int = Field(default=1, ge=0)
-    """Retry-After of a 503, and of a 429 before any stream has been measured."""
+    """Retry-After of a 503 (synthesis failed before its first audio); a 429's comes from admission."""
     deadline_s: float = Field(default=300.0, gt=0)
     """Longest a request may take, start to end."""
     hold_start: bool = True

@@ -14,7 +14,8 @@ from blocks.errors import DeviceUnavailable, NetworkLoadError
 
 
 def providers_for(device: str) -> list[str]:
-    """Execution providers for a device: ``cuda`` (falls back to CPU if absent), ``cpu``, ``auto``."""
+    """Execution providers for a device: ``cuda`` (DeviceUnavailable if onnxruntime has no CUDA provider),
+    ``cpu``, ``auto`` (CUDA where available, else the CPU)."""
     available = ort.get_available_providers()
     if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]

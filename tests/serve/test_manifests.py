@@ -200,3 +200,11 @@ def test_the_image_pins_torch_as_the_makefile_does() -> None:
     makefile = set(re.findall(r"pip install -q (torch==\S+)", (ROOT / "Makefile").read_text()))
     containerfile = re.search(r"^ARG TORCH=(\S+)$", (ROOT / "Containerfile").read_text(), re.MULTILINE)
     assert containerfile and makefile == {containerfile[1]}, (makefile, containerfile)
+
+
+def test_the_image_installs_every_distribution_the_makefile_does() -> None:
+    """The image builds the addons as ``make addons`` does, so it installs what the set-up installs first."""
+    makefile = {re.sub(r"\[\w+\]", "", w).strip('"') for w in
+                re.findall(r"pip install -q -e (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)}
+    containerfile = set(re.findall(r"pip install -q -e (\S+?);", (ROOT / "Containerfile").read_text()))
+    assert makefile == containerfile == {".", "addons/kokoro-ja"}, (makefile, containerfile)
