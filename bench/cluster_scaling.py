@@ -131,7 +131,7 @@ class FakeAutoscalingCluster:
 
 def serve_config(port: int) -> dict[str, Any]:
     def stage(name: str, **options: Any) -> dict[str, Any]:
-        return {"name": name, "max_ongoing_requests": 8, "max_queued_requests": 32, **options}
+        return {"name": name, "max_ongoing_requests": 16, "max_queued_requests": 32, **options}
 
     return {"proxy_location": "HeadOnly", "http_options": {"host": "127.0.0.1", "port": port,
                                                            "request_timeout_s": 600},

@@ -44,7 +44,7 @@ def test_a_replicas_compute_pool_ends_its_threads_on_close() -> None:
     steps = Steps(threads=4, name="test-steps")
 
     async def work() -> list[int]:
-        return list(await asyncio.gather(*(steps.run(0.0, lambda n=n: n * n) for n in range(8))))
+        return list(await asyncio.gather(*(steps.run(None, lambda n=n: n * n) for n in range(8))))
 
     assert asyncio.run(work()) == [n * n for n in range(8)]
     assert any(t.name.startswith("test-steps") for t in _threads() - before)

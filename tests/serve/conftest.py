@@ -51,7 +51,7 @@ def admitted(send: Callable[[], httpx.Response], timeout_s: float = 180) -> http
 
 
 def _stage(name: str, **options: Any) -> dict[str, Any]:
-    return {"name": name, "ray_actor_options": {"num_cpus": 0}, "max_ongoing_requests": 8,
+    return {"name": name, "ray_actor_options": {"num_cpus": 0}, "max_ongoing_requests": 16,
             "max_queued_requests": 16, **options}
 
 
