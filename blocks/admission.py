@@ -7,7 +7,8 @@ stream holds before its first byte leaves is recorded as it starts. With those, 
 stream has buffered, ``admission_model.schedulable`` decides (the test is described there).
 
 The margin (the share of the machine the test may plan) is learned from observed slack: a stream that has
-less than ``NEAR_STALL_S`` of audio ahead of its playback when a chunk comes shrinks it at once; one admitted
+less than ``NEAR_STALL_S`` of audio ahead of its playback when a chunk comes, while others produce beside it,
+shrinks it at once; one admitted
 into a nearly full plan that kept ``COMFORT_S`` throughout lets it grow back towards the configured share.
 A noisy machine admits fewer streams rather than stalling them.
 """
@@ -202,9 +203,11 @@ class Admission:
             self.measured.setdefault(ticket.key, Measured()).start_audio.append(held_audio_s)
 
     def near_stall(self, ticket: Ticket) -> None:
-        """The stream had less than ``NEAR_STALL_S`` ahead of playback: the margin shrinks (once per stream)."""
+        """The stream had less than ``NEAR_STALL_S`` ahead of playback: the margin shrinks (once per stream),
+        if other streams were producing beside it. A lone stream's thin moment (right after a small first
+        chunk) is no sign that admission planned too much."""
         with self._lock:
-            if not ticket.thin:
+            if not ticket.thin and len(self.held) > 1:
                 ticket.thin = True
                 self.learned = max(LEAST_MARGIN, self.learned * SHRINK)
 
@@ -219,9 +222,8 @@ class Admission:
                 ) -> None:
         """The stream stopped producing after ``audio_s`` seconds of audio. Only one that ``completed`` measures
         (a failed or cancelled stream's rate says nothing about the machine's); ``least_ahead_s``, the least
-        audio it had ahead of playback when a chunk came, moves the learned margin."""
-        if least_ahead_s is not None and least_ahead_s < NEAR_STALL_S:
-            self.near_stall(ticket)
+        audio it had ahead of playback when a chunk came, lets the learned margin grow (near stalls shrink it
+        as they happen: ``near_stall``)."""
         with self._lock:
             now = self._integrate()
             self.held.remove(ticket)
