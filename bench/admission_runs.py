@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,17 @@ import httpx
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.serve_load import compute_bound, offered, one_thread, only, overrides_of, start_floor, start_service, summary
+from bench.serve_load import (
+    compute_bound,
+    offered,
+    one_thread,
+    overrides_of,
+    service_under_test,
+    start_floor,
+    start_service,
+    summary,
+)
 from blocks import load_addon
-from deployments.config import load_config
 
 CASES = (("8 staggered over 1 s", 8, 1.0), ("8 at once", 8, 0.0), ("16 at once", 16, 0.0), ("32 at once", 32, 0.0))
 RAMP = (8, 10, 12, 14, 16, 18, 20)
@@ -96,10 +103,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    raw, config = load_config(args.config)
-    raw = only(raw, args.model)
-    url = f"http://{config.http_options.host}:{config.http_options.port}"
+    raw, url = service_under_test(args.config, args.model)
     voice = load_addon(args.model, overrides=overrides_of(raw, args.model))
     voice.warm_up()
     floor_voice = load_addon(args.model, overrides=one_thread(overrides_of(raw, args.model)))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.serve_load import SHORT, offered, only, start_service
+from bench.serve_load import SHORT, offered, service_under_test, start_service
 from deployments.config import load_config, stage_backends
 from deployments.devices import check_devices
 
@@ -52,10 +51,8 @@ def lone_first_audio(url: str, model: str, repeats: int = 5) -> float:
 
 def measure(path: Path, model: str) -> dict[str, Any]:
     """One config's row: lone first audio, and per stream count the throughput, stalls and refusals."""
-    raw, config = load_config(path)
-    check_devices(stage_backends(config))  # says what is missing before anything starts
-    raw = only(raw, model)
-    url = f"http://{config.http_options.host}:{config.http_options.port}"
+    check_devices(stage_backends(load_config(path)[1]))  # says what is missing before anything starts
+    raw, url = service_under_test(path, model)
     head = start_service(raw, url, tuned=True)
     try:
         asyncio.run(offered(url, 3, model, 0.0))  # warm every stage
@@ -98,7 +95,6 @@ def main() -> None:
     parser.add_argument("--model", default="piper-joe")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     rows = [measure(path, args.model) for path in args.configs]
     ratio = {"config": f"{rows[0]['config']} / {rows[1]['config']}"}
     for key in rows[0]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -34,10 +33,9 @@ import psutil
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.serve_load import LONG, PARAGRAPH, only, overrides_of, start_service
+from bench.serve_load import LONG, PARAGRAPH, overrides_of, service_under_test, start_service
 from blocks import load_addon
 from blocks.audio_formats import FORMATS, encoder_for, ffmpeg_single_thread
-from deployments.config import load_config
 
 MODEL = "piper-joe"
 TEXTS = {"long sentence": LONG, "paragraph": PARAGRAPH}
@@ -191,10 +189,7 @@ def main() -> None:
     parser.add_argument("--first-repeats", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    raw, config = load_config(args.config)
-    raw = only(raw, MODEL)
-    url = f"http://{config.http_options.host}:{config.http_options.port}"
+    raw, url = service_under_test(args.config, MODEL)
     voice = load_addon(MODEL, overrides=overrides_of(raw, MODEL))
     rate = voice.sample_rate
     audio = {name: voice.synthesize(text).audio for name, text in TEXTS.items()}  # also warms up

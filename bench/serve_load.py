@@ -200,6 +200,13 @@ def only(raw: dict[str, Any], model: str) -> dict[str, Any]:
     return changed
 
 
+def service_under_test(path: Path, model: str) -> tuple[dict[str, Any], str]:
+    """A serve config reduced to ``model`` (validated first), and the URL it serves on."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    raw, config = load_config(path)
+    return only(raw, model), f"http://{config.http_options.host}:{config.http_options.port}"
+
+
 def overrides_of(raw: dict[str, Any], model: str) -> dict[str, Any] | None:
     for app in raw["applications"]:
         for entry in app.get("args", {}).get("addons", []):
@@ -278,10 +285,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    raw, config = load_config(args.config)
-    raw = only(raw, args.model)
-    url = f"http://{config.http_options.host}:{config.http_options.port}"
+    raw, url = service_under_test(args.config, args.model)
     result: dict[str, Any] = {"machine": machine_info(), "config": str(args.config), "texts": list(MIX)}
     idle: dict[str, float] = {}
 
