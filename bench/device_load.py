@@ -98,8 +98,9 @@ def main() -> None:
     rows = [measure(path, args.model) for path in args.configs]
     ratio = {"config": f"{rows[0]['config']} / {rows[1]['config']}"}
     for key in rows[0]:
-        if key != "config" and "stalled" not in key:
-            ratio[key] = round(rows[0][key] / rows[1][key], 2) if rows[1][key] else None
+        if key == "config":
+            continue
+        ratio[key] = "" if "stalled" in key else round(rows[0][key] / rows[1][key], 2) if rows[1][key] else None
     result = {"machine": machine_info(), "rows": [*rows, ratio]}
     print(f"machine: {result['machine']['summary']}\n")
     print(table(result["rows"]))
