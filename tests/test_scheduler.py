@@ -4,31 +4,39 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from blocks.scheduler import START_GRACE_S, URGENT_S, Clock, DeadlineScheduler
+
+
+def _wait_for(condition: Any, what: str, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
+
+
+def run_queued(scheduler: DeadlineScheduler, steps: list[tuple[float, Callable[[], Any], float | None]]) -> None:
+    """Hold the scheduler's one slot, queue ``steps`` (deadline, step, urgent_at) behind it, then let them run."""
+    gate = threading.Event()
+    holder = threading.Thread(target=scheduler.run, args=(0.0, lambda: gate.wait(5)))
+    holder.start()
+    _wait_for(lambda: scheduler.running == 1, "the holder to take the slot")
+    threads = [threading.Thread(target=scheduler.run, args=step) for step in steps]
+    for thread in threads:
+        thread.start()
+    _wait_for(lambda: scheduler.waiting == len(steps), "every step to queue")
+    gate.set()
+    for thread in [holder, *threads]:
+        thread.join(5)
 
 
 def test_waiting_steps_run_in_deadline_order_not_arrival_order() -> None:
     scheduler = DeadlineScheduler(slots=1)
     order: list[float] = []
-    gate = threading.Event()
-
-    def hold() -> None:
-        gate.wait(5)
-
-    holder = threading.Thread(target=scheduler.run, args=(0.0, hold))
-    holder.start()
-    while scheduler.running == 0:
-        time.sleep(0.001)
     deadlines = [5.0, 1.0, 4.0, 2.0, 3.0]
-    threads = [threading.Thread(target=scheduler.run, args=(d, lambda d=d: order.append(d))) for d in deadlines]
-    for thread in threads:
-        thread.start()
-    while scheduler.waiting < len(deadlines):
-        time.sleep(0.001)
-    gate.set()
-    for thread in [holder, *threads]:
-        thread.join(5)
+    run_queued(scheduler, [(d, lambda d=d: order.append(d), None) for d in deadlines])
     assert order == sorted(deadlines)
 
 
@@ -97,24 +105,12 @@ def test_a_playing_stream_about_to_run_dry_goes_before_overdue_starts() -> None:
     stream with room waits behind them."""
     scheduler = DeadlineScheduler(slots=1)
     order: list[str] = []
-    gate = threading.Event()
-    holder = threading.Thread(target=scheduler.run, args=(0.0, lambda: gate.wait(5)))
-    holder.start()
-    while scheduler.running == 0:
-        time.sleep(0.001)
     now = time.time()
     steps = {"start a": (now - 2.0, None), "start b": (now - 1.0, None),
              "playing, room": (now + 3.0, now + 3.0 - URGENT_S),
              "playing, dry soon": (now + 0.2, now + 0.2 - URGENT_S)}
-    threads = [threading.Thread(target=scheduler.run, args=(deadline, lambda n=name: order.append(n), urgent))
-               for name, (deadline, urgent) in steps.items()]
-    for thread in threads:
-        thread.start()
-    while scheduler.waiting < len(steps):
-        time.sleep(0.001)
-    gate.set()
-    for thread in [holder, *threads]:
-        thread.join(5)
+    run_queued(scheduler, [(deadline, lambda n=name: order.append(n), urgent)
+                           for name, (deadline, urgent) in steps.items()])
     assert order == ["playing, dry soon", "start a", "start b", "playing, room"]
 
 
