@@ -3,9 +3,11 @@
 Each run starts a fresh service as ``voxstack serve`` does (serve config reduced to the addon under test),
 warms it with three streams, then offers, with playback from each stream's first byte (``serve_load``'s
 buffer trace): 8 streams staggered over 1 s, 8 at once, 16 at once and 32 at once. Per case it counts the
-admitted streams that stalled, the refusals and their Retry-After, and first audio p50/p99 against the start
-floor (``serve_load.start_floor``: the start work of 8 simultaneous streams spread over every core, measured
-in process in the same run). The first run's 32-at-once admission decisions are kept as the decision log.
+admitted streams that stalled, the refusals and their Retry-After, and first audio p50/p99 against the floor:
+the sum of each of the 8 streams' lone first audio, in process, measured just before the case. Its peer is
+the same 8 streams started at once in one process (threads, the start held for the second piece as the
+ingress holds it under load), also measured just before: what the 8 starts cost before any serving.
+The first run's 32-at-once admission decisions are kept as the decision log.
 After the last run, the capacity ramp (n at once, most with no stall and no refusal) on the same service,
 against the compute bound.
 
@@ -18,6 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +31,11 @@ import httpx
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
 from bench.serve_load import (
+    MIX,
     compute_bound,
     offered,
-    one_thread,
     overrides_of,
     service_under_test,
-    start_floor,
     start_service,
     summary,
 )
@@ -40,7 +44,8 @@ from blocks import load_addon
 CASES = (("8 staggered over 1 s", 8, 1.0), ("8 at once", 8, 0.0), ("16 at once", 16, 0.0), ("32 at once", 32, 0.0))
 RAMP = (8, 10, 12, 14, 16, 18, 20)
 """Streams offered at once to find the most that play without a stall and without a refusal."""
-FLOOR_KEY = "spread over"
+STARTS = 8
+"""Streams whose first audio the floor and the in-process peer measure (the mix's first 8 texts)."""
 
 
 def stalled(label: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -49,16 +54,58 @@ def stalled(label: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for r in records if r.get("stalls")]
 
 
-def one_run(raw: dict[str, Any], url: str, model: str, floor_voice: Any, ramp: bool) -> dict[str, Any]:
-    """One fresh service: the four cases (and the ramp when asked); the floor measured just before."""
+def lone_floor(voice: Any, repeats: int = 3) -> float:
+    """The floor of first audio for the 8 starts: the sum of each one's lone first audio in process (ms)."""
+    lone = {}
+    for text in MIX:
+        samples = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            pieces = voice.stream(text, seed=0, marks=())
+            next(pieces)
+            samples.append(time.perf_counter() - began)
+            for _ in pieces:  # the rest of the utterance, untimed
+                pass
+        lone[text] = statistics.median(samples)
+    return 1000 * sum(lone[MIX[n % len(MIX)]] for n in range(STARTS))
+
+
+def in_process_starts(voice: Any) -> float:
+    """The peer: the 8 streams started at once in one process, each first audio held for its second piece
+    as the ingress holds it under load; the last one's first audio (ms)."""
+    firsts: list[float] = []
+    gate = threading.Barrier(STARTS)
+
+    def one(n: int) -> None:
+        gate.wait()
+        began = time.perf_counter()
+        pieces = voice.stream(MIX[n % len(MIX)], seed=n, marks=())
+        next(pieces)
+        next(pieces, None)
+        firsts.append(time.perf_counter() - began)
+        for _ in pieces:
+            pass
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(STARTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return 1000 * max(firsts)
+
+
+def one_run(raw: dict[str, Any], url: str, model: str, voice: Any, ramp: bool) -> dict[str, Any]:
+    """One fresh service: the four cases (and the ramp when asked); the floor and the in-process peer
+    measured just before each case."""
     head = start_service(raw, url, tuned=True)
     try:
         asyncio.run(offered(url, 3, model, 0.0))  # warm every stage
-        floor = next(v for k, v in start_floor(floor_voice).items() if k.startswith(FLOOR_KEY))
         rows, decisions, stalls = [], [], []
         for label, streams, stagger in CASES:
+            floor, peer = lone_floor(voice), in_process_starts(voice)
             records = asyncio.run(offered(url, streams, model, stagger))
-            rows.append({**summary(label, [records]), "floor (ms)": floor})
+            rows.append({**summary(label, [records]), "floor (ms)": round(floor),
+                         "in process p99 (ms)": round(peer)})
             stalls += stalled(label, records)
             if streams == 32:
                 decisions = httpx.get(url + "/v1/admission", timeout=10).json()["decisions"][-32:]
@@ -71,7 +118,10 @@ def one_run(raw: dict[str, Any], url: str, model: str, floor_voice: Any, ramp: b
     finally:
         head.stop()
     for row in rows:
-        row["p99 / floor"] = round(row["first p99 (ms)"] / floor, 2) if row["first p99 (ms)"] else None
+        p99 = row["first p99 (ms)"]
+        row["p99 / floor"] = round(p99 / row["floor (ms)"], 2) if p99 else None
+        row["in process / floor"] = round(row["in process p99 (ms)"] / row["floor (ms)"], 2)
+        row["served / in process"] = round(p99 / row["in process p99 (ms)"], 2) if p99 else None
     state.pop("decisions", None)
     return {"rows": rows, "stalls": stalls, "decisions": decisions, "state": state, "ramp": steps}
 
@@ -86,6 +136,9 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     for index, (label, _, _) in enumerate(CASES):
         ratios = [run["rows"][index]["p99 / floor"] for run in runs]
         ax.plot(range(1, len(runs) + 1), ratios, marker="o", label=label)
+        if label == "8 at once":
+            peer = [run["rows"][index]["in process / floor"] for run in runs]
+            ax.plot(range(1, len(runs) + 1), peer, marker="x", ls=":", label="8 at once, in process (peer)")
     ax.axhline(1.25, color="k", lw=0.8, ls="--")
     ax.set_xlabel("run (fresh service)")
     ax.set_ylabel("first audio p99 / floor")
@@ -106,11 +159,9 @@ def main() -> None:
     raw, url = service_under_test(args.config, args.model)
     voice = load_addon(args.model, overrides=overrides_of(raw, args.model))
     voice.warm_up()
-    floor_voice = load_addon(args.model, overrides=one_thread(overrides_of(raw, args.model)))
-    floor_voice.warm_up()
     runs = []
     for index in range(args.runs):
-        runs.append(one_run(raw, url, args.model, floor_voice, ramp=index == args.runs - 1))
+        runs.append(one_run(raw, url, args.model, voice, ramp=index == args.runs - 1))
         print(f"run {index + 1}:\n" + table(runs[-1]["rows"]) + "\n", flush=True)
     bound = compute_bound(voice)
     ramp = runs[-1]["ramp"]

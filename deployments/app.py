@@ -16,20 +16,23 @@ from deployments.stages import EncoderStage, StreamStage
 
 
 def build(args: dict | AppArgs) -> Application:
-    """Per addon: encoders (and variants) -> stream stages chained in stack order; one ingress."""
+    """Per addon: encoders (and variants) -> stream stages chained in stack order (the first holding the
+    encoder part when ``colocate_encoder``); one ingress."""
     args = AppArgs.model_validate(args) if not isinstance(args, AppArgs) else args
     addons: dict[str, AddonHandles] = {}
     for plan in plan_app(args):
-        encoders = {plan.encoder: EncoderStage.options(name=plan.encoder).bind(plan.addon, None,
-                                                                               plan.overrides_for(plan.encoder))}
-        for name, block_type in plan.variants.items():
-            encoders[name] = EncoderStage.options(name=name).bind(plan.addon, block_type, plan.overrides_for(name))
         stages: dict[str, DeploymentHandle] = {}
         upstream = None
-        for stream in plan.streams:
+        for index, stream in enumerate(plan.streams):
             upstream = StreamStage.options(name=stream.name).bind(plan.addon, stream.parts, upstream,
-                                                                  plan.overrides_for(stream.name))
+                                                                  plan.overrides_for(stream.name),
+                                                                  encoder=plan.colocated and index == 0)
             stages[stream.name] = upstream
         assert upstream is not None  # a layout has at least one stream part
+        encoders = {name: EncoderStage.options(name=name).bind(plan.addon, plan.variants.get(name),
+                                                               plan.overrides_for(name))
+                    for name in plan.encoder_stages}
+        if plan.colocated:
+            encoders = {plan.encoder: stages[plan.encoder], **encoders}
         addons[plan.addon] = AddonHandles(encoders, upstream, stages, plan.encoder, plan.overrides)
     return Ingress.options(name=INGRESS).bind(addons)

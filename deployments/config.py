@@ -124,7 +124,7 @@ def _check_user_config(where: str, deployment: Deployment, args: AppArgs) -> Non
     model = IngressConfig if deployment.name == INGRESS else StageConfig
     plans = plan_app(args)
     encoders = {name for plan in plans for name in plan.encoders}
-    if deployment.name in encoders:
+    if deployment.name in {name for plan in plans for name in plan.encoder_stages}:
         raise ConfigError(f"{where}.user_config: encoder deployments take no user_config")
     try:
         parsed = model.model_validate(deployment.user_config)
@@ -184,17 +184,20 @@ def _check_application(a: int, app: Application) -> None:
 
 
 def _check_stage_room(a: int, app: Application) -> None:
-    """Each stage replica holds a call of every stream the ingress may admit at once: a stream past its
-    ``max_ongoing_requests`` would queue at the stage between two utterances, and stall."""
+    """Each stage replica holds a call of every stream the ingress may admit at once (two where it encodes too:
+    a stream's chunks and its next utterance's encoding): a stream past its ``max_ongoing_requests`` would
+    queue at the stage between two utterances, and stall."""
     ingress = next((d for d in app.deployments if d.name == INGRESS), None)
     admitted = IngressConfig.model_validate((ingress and ingress.user_config) or {}).max_streams
+    colocated = {plan.encoder for plan in plan_app(app.args) if plan.colocated}
     for d, deployment in enumerate(app.deployments):
         held = deployment.max_ongoing_requests
-        if deployment.name != INGRESS and held is not None and held < admitted:
+        needed = admitted * (2 if deployment.name in colocated else 1)
+        if deployment.name != INGRESS and held is not None and held < needed:
             raise ConfigError(f"$.applications[{a}].deployments[{d}].max_ongoing_requests: {deployment.name!r} "
                               f"holds {held} calls per replica, but the ingress admits up to max_streams ({admitted}) "
-                              f"streams at once: the streams past {held} would wait here between utterances and "
-                              f"stall; give it at least {admitted}")
+                              f"streams at once, each with {needed // admitted} call(s) here: the calls past {held} "
+                              f"would wait between utterances and stall; give it at least {needed}")
 
 
 def _check_devices_reserved(a: int, app: Application) -> None:

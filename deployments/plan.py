@@ -4,6 +4,8 @@ checked against this before anything starts).
 Per addon, the engine's layout (``blocks.engine.Layout``) gives the parts: the encoder part becomes an
 *encoder deployment* (plus one per A/B variant), and the stream parts become *stream deployments*, one
 per part unless ``groups`` serves several together (each hop costs a serialisation and a round trip).
+``colocate_encoder`` serves the encoder part in the first stream deployment instead (named
+``<encoder>-<stream blocks>``): one process then orders encodings and chunks by deadline together.
 Deployments are named from the blocks' types, prefixed with the addon's name when several addons are
 served (``piper-joe.Vocoder``), so a serve config can target them.
 """
@@ -36,6 +38,9 @@ class AddonArgs(BaseModel):
     """Extra encoder deployments for A/B tests: variant name -> registered SequenceBlock type."""
     groups: list[list[int]] | None = None
     """Top-level stack indices served together per stream stage (default: one stage per block)."""
+    colocate_encoder: bool = False
+    """Serve the encoder part in the first stream stage's replicas, for machines whose cores all stages
+    share: one process orders encodings and chunks by deadline together (A/B variants keep their own)."""
     overrides: dict[str, Any] | None = None
     """Merged into the addon's config in every deployment, e.g. ``{"backend": {"profile": "fixed"}}``."""
     stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -59,6 +64,8 @@ class AppArgs(BaseModel):
     """The single addon's A/B variants."""
     groups: list[list[int]] | None = None
     """The single addon's stage groups."""
+    colocate_encoder: bool = False
+    """The single addon's encoder part in its first stream stage."""
     overrides: dict[str, Any] | None = None
     """The single addon's config overrides."""
     stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -67,9 +74,10 @@ class AppArgs(BaseModel):
     @model_validator(mode="after")
     def _one_form(self) -> AppArgs:
         single = (self.addon is not None or self.variants or self.groups is not None or self.overrides is not None
-                  or self.stages)
+                  or self.stages or self.colocate_encoder)
         if self.addons and single:
-            raise ValueError("give addons, or addon (with variants, groups, overrides and stages), not both")
+            raise ValueError("give addons, or addon (with variants, groups, colocate_encoder, overrides and stages), "
+                             "not both")
         names = [a.name for a in self.addons]
         if len(set(names)) != len(names):
             raise ValueError(f"addons: each addon may be listed once, got {names}")
@@ -80,7 +88,7 @@ class AppArgs(BaseModel):
         if self.addons:
             return [(a, a.name + SEPARATOR) for a in self.addons]
         single = AddonArgs(name=self.addon or DEFAULT_ADDON, variants=self.variants, groups=self.groups,
-                           overrides=self.overrides, stages=self.stages)
+                           colocate_encoder=self.colocate_encoder, overrides=self.overrides, stages=self.stages)
         return [(single, "")]
 
 
@@ -99,12 +107,15 @@ class AddonPlan:
     addon: str
     overrides: dict[str, Any] | None
     encoder: str
-    """The stack's own encoder deployment (the default variant)."""
+    """The deployment running the stack's own encoder part (the default variant): an encoder deployment, or
+    the first stream deployment when it holds the encoder part too (``colocated``)."""
     variants: dict[str, str]
     """Variant deployment name -> registered SequenceBlock type."""
     streams: tuple[StreamPlan, ...]
     stage_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Deployment name -> config merged over ``overrides`` in that deployment only."""
+    colocated: bool = False
+    """The first stream deployment runs the encoder part too."""
 
     def overrides_for(self, name: str) -> dict[str, Any] | None:
         """The config overrides deployment ``name`` loads the addon with."""
@@ -118,8 +129,13 @@ class AddonPlan:
         return [self.encoder, *self.variants]
 
     @property
+    def encoder_stages(self) -> list[str]:
+        """The deployments that run an encoder part only."""
+        return [name for name in self.encoders if not (self.colocated and name == self.encoder)]
+
+    @property
     def names(self) -> list[str]:
-        return [*self.encoders, *(stream.name for stream in self.streams)]
+        return [*self.encoder_stages, *(stream.name for stream in self.streams)]
 
 
 def label(node: Node) -> str:
@@ -131,9 +147,10 @@ def label(node: Node) -> str:
 
 
 def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] | None, prefix: str,
-               stages: dict[str, dict[str, Any]] | None = None) -> AddonPlan:
-    """The deployments of one addon; ``groups`` lists the stream parts served together per deployment, and
-    ``stages`` gives single deployments (named without ``prefix``) config overrides of their own."""
+               stages: dict[str, dict[str, Any]] | None = None, colocate_encoder: bool = False) -> AddonPlan:
+    """The deployments of one addon; ``groups`` lists the stream parts served together per deployment,
+    ``stages`` gives single deployments (named without ``prefix``) config overrides of their own, and
+    ``colocate_encoder`` puts the encoder part in the first stream deployment."""
     layout = Layout.of(addon.stack_nodes, addon.config)
     if layout.encoder is None:
         raise AddonError(f"addon {addon.name!r}: the first stack entry must be a StreamablePipeline (a sequence "
@@ -144,8 +161,12 @@ def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] |
         raise AddonError(f"groups must cover the stack's {count} top-level blocks in order, got {groups}")
     streams: list[StreamPlan] = []
     taken: set[str] = set()
-    for group in groups:
-        name = base = "-".join(label(layout.streams[i].node) for i in group)
+    encoder = label(layout.encoder.node)
+    for index, group in enumerate(groups):
+        blocks = [label(layout.streams[i].node) for i in group]
+        if colocate_encoder and index == 0:
+            blocks.insert(0, encoder)
+        name = base = "-".join(blocks)
         count_taken = 1
         while name in taken:
             count_taken += 1
@@ -154,8 +175,9 @@ def plan_addon(addon: Addon, variants: dict[str, str], groups: list[list[int]] |
         streams.append(StreamPlan(prefix + name, tuple(group)))
     for block_type in variants.values():
         variant_node(addon, block_type)  # the variant is checked as the addon's own stack is
-    plan = AddonPlan(addon.name, addon.overrides, prefix + label(layout.encoder.node),
-                     {prefix + name: block_type for name, block_type in variants.items()}, tuple(streams))
+    plan = AddonPlan(addon.name, addon.overrides, streams[0].name if colocate_encoder else prefix + encoder,
+                     {prefix + name: block_type for name, block_type in variants.items()}, tuple(streams),
+                     colocated=colocate_encoder)
     bare = [name.removeprefix(prefix) for name in plan.names]
     if unknown := sorted(set(stages or {}) - set(bare)):
         raise AddonError(f"stages: unknown stages {unknown}; the stack has {bare}")
@@ -174,7 +196,7 @@ def plan_app(args: AppArgs) -> list[AddonPlan]:
     for entry, prefix in args.served():
         try:
             addon = Addon.open(entry.name, overrides=entry.overrides)
-            plan = plan_addon(addon, entry.variants, entry.groups, prefix, entry.stages)
+            plan = plan_addon(addon, entry.variants, entry.groups, prefix, entry.stages, entry.colocate_encoder)
         except AddonError as error:
             raise ConfigError(f"addon {entry.name!r}: {error}") from None
         for name in plan.names:

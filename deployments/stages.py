@@ -52,22 +52,51 @@ class Pending:
         return result
 
 
+def _counters() -> dict[str, int]:
+    return {"streams": 0, "completed": 0, "cancelled": 0, "failed": 0, "active": 0}
+
+
 class StageBase:
-    """What every stage answers besides its work: readiness, placement, counters; and its shutdown."""
+    """What every stage answers besides its work: readiness, placement, counters, encoding (a stage holding
+    an encoder part); and its shutdown."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.steps = Steps()
-        self.counters = {"streams": 0, "completed": 0, "cancelled": 0, "failed": 0, "active": 0}
+        self.counters = _counters()
+        self.encodings = self.counters
+        """The counters encodings count into: an encoder stage's own, a separate set in a stream stage."""
 
     async def ready(self) -> bool:
         """True once constructed: every stage warms up before its replica goes live."""
         return True
 
     async def stats(self) -> dict[str, int | str]:
-        """This replica's stream counters, its id and its node."""
-        return {**self.counters, "replica": serve.get_replica_context().replica_id.unique_id,
+        """This replica's stream counters, the encodings it completed, its id and its node."""
+        return {**self.counters, "encoded": self.encodings["completed"],
+                "replica": serve.get_replica_context().replica_id.unique_id,
                 "node_id": ray.get_runtime_context().get_node_id()}
+
+    async def encode(self, job: Job, clock: Clock | None = None) -> Encoded:
+        """The utterance after the encoder part. ``clock`` is the stream's playback clock: encodings run
+        earliest deadline first, with this replica's other steps."""
+        if self.engine.encoder is None:
+            raise ServiceError("this stage holds no encoder part")
+        self.encodings["streams"] += 1
+        try:
+            result = await self.steps.run(clock, functools.partial(self._encode, job))
+        except asyncio.CancelledError:
+            self.encodings["cancelled"] += 1
+            raise
+        except Exception as error:
+            self.encodings["failed"] += 1
+            log.warning("request %s: encoding failed: %s: %s", job.request_id, type(error).__name__, error)
+            raise
+        self.encodings["completed"] += 1
+        return result
+
+    def _encode(self, job: Job) -> Encoded:
+        return self.engine.encode(job.tensors(), job.request())
 
     async def __del__(self) -> None:
         """Serve is stopping this replica: end its compute threads and its networks' threads."""
@@ -84,35 +113,19 @@ class EncoderStage(StageBase):
         super().__init__(Engine(loaded, encoder=True, streams=(), variant=variant))
         self.engine.warm_up(probe_jobs(loaded, build_frontend(loaded.frontend_context(), loaded.config.frontend)))
 
-    async def encode(self, job: Job, clock: Clock | None = None) -> Encoded:
-        """The utterance after the encoder part. ``clock`` is the stream's playback clock: encodings run
-        earliest deadline first."""
-        self.counters["streams"] += 1
-        try:
-            result = await self.steps.run(clock, functools.partial(self._encode, job))
-        except asyncio.CancelledError:
-            self.counters["cancelled"] += 1
-            raise
-        except Exception as error:
-            self.counters["failed"] += 1
-            log.warning("request %s: encoding failed: %s: %s", job.request_id, type(error).__name__, error)
-            raise
-        self.counters["completed"] += 1
-        return result
-
-    def _encode(self, job: Job) -> Encoded:
-        return self.engine.encode(job.tensors(), job.request())
-
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=STAGE_CALLS)
 class StreamStage(StageBase):
-    """A group of stream parts chained, pulling chunks from the upstream stage (if any)."""
+    """A group of stream parts chained, pulling chunks from the upstream stage (if any); with ``encoder``, the
+    addon's encoder part as well (``colocate_encoder``)."""
 
     def __init__(self, addon: str, parts: tuple[int, ...], upstream: DeploymentHandle | None = None,
-                 overrides: dict[str, Any] | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, encoder: bool = False) -> None:
         loaded = Addon.open(addon, overrides=overrides)
-        super().__init__(Engine(loaded, encoder=False, streams=parts))
-        self.engine.warm_up()
+        super().__init__(Engine(loaded, encoder=encoder, streams=parts))
+        self.encodings = _counters()
+        self.engine.warm_up(probe_jobs(loaded, build_frontend(loaded.frontend_context(), loaded.config.frontend))
+                            if encoder else ())
         self.hop_length = loaded.config.hop_length
         self.sample_rate = loaded.config.sample_rate
         self.upstream = upstream.options(stream=True) if upstream is not None else None

@@ -6,7 +6,7 @@ delays), ``placed`` (every addon behind one ingress, stages named ``<addon>.<sta
 piper-joe's pinned to the fake accelerators, hibari with its own encoder variant, and a multi-speaker
 German piper voice made and imported at the session's start, found through ``$VOXSTACK_ADDONS`` in the
 application's ``runtime_env``, as a cluster is told where imported addons live) and
-``fixed`` (piper-joe on its fixed-shape profile, the whole stream part in one stage).
+``fixed`` (piper-joe on its fixed-shape profile, its encoder part and whole stream part in one stage).
 """
 
 from __future__ import annotations
@@ -32,13 +32,15 @@ EXTRA_ADDONS = [name for name in list_addons() if name not in ("piper-joe", "hib
 FIXED_PROFILE = {"backend": {"profile": "fixed"}}
 """piper-joe's fixed-shape profile (the ``fixed`` application)."""
 MULTI_SPEAKER = "test-speakers"
+FIXED_STAGE = "Encoders-Upsampler-Decoder-Vocoder-Fade-ChunkStats"
+"""The ``fixed`` app's one stage: piper-joe's encoder part and its whole stream part (``colocate_encoder``)."""
 """The imported multi-speaker voice (x_low, German, random weights) served in ``placed``."""
 SPEAKERS = ("ana", "ben", "chloe")
 LONG_TEXT = " ".join(f"This is sentence number {i} of a longer text, spoken one utterance at a time." for i in range(8))
 
 
-COUNTERS = ("streams", "completed", "cancelled", "failed", "active")
-"""A stage's stream counters (``StageBase.counters``)."""
+COUNTERS = ("streams", "completed", "cancelled", "failed", "active", "encoded")
+"""A stage's counters (``StageBase.stats``): its streams, and the encodings it completed."""
 
 
 def admitted(send: Callable[[], httpx.Response], timeout_s: float = 180) -> httpx.Response:
@@ -99,9 +101,10 @@ def serve_config(port: int, imported: Path) -> dict[str, Any]:
                  _stage("piper-joe.Vocoder-Fade-ChunkStats", ray_actor_options={"num_cpus": 0.5}),
              ]},
             {"name": "fixed", "route_prefix": "/fixed", "import_path": "deployments.app:build",
-             "args": {"addon": "piper-joe", "groups": [_all_blocks("piper-joe")], "overrides": FIXED_PROFILE},
-             "deployments": [_stage("Ingress"), _stage("Encoders"),
-                             _stage("Upsampler-Decoder-Vocoder-Fade-ChunkStats")]},
+             "args": {"addon": "piper-joe", "groups": [_all_blocks("piper-joe")], "colocate_encoder": True,
+                      "overrides": FIXED_PROFILE},
+             "deployments": [_stage("Ingress"),
+                             _stage(FIXED_STAGE, max_ongoing_requests=32)]},
         ],
     }
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from ray import serve
 
-from tests.serve.conftest import LONG_TEXT, Service, admitted
+from tests.serve.conftest import FIXED_STAGE, LONG_TEXT, Service, admitted
 
 STREAM_STAGES = ("Upsampler-Decoder", "Vocoder", "Fade", "ChunkStats")
 
@@ -55,6 +55,23 @@ def _long_stream(url: str, retry: bool = True) -> tuple[int, dict[str, str]]:
     with httpx.Client(base_url=url, timeout=120) as client:
         r = admitted(lambda: client.post("/v1/audio/speech", json=body), 180 if retry else 0)
         return r.status_code, dict(r.headers)
+
+
+def test_a_colocated_stage_encodes_and_streams_every_utterance(service: Service) -> None:
+    """The ``fixed`` app serves piper-joe's encoder part in its one stream stage (``colocate_encoder``): there is
+    no encoder deployment, and each utterance of a request is encoded and streamed by that stage."""
+    assert set(serve.status().applications["fixed"].deployments) == {"Ingress", FIXED_STAGE}
+    before = service.stats(FIXED_STAGE, app="fixed")
+    response = admitted(lambda: service.http.post("/fixed/v1/audio/speech", json={
+        "model": "piper-joe", "input": "The first sentence is short. The second one is too.",
+        "response_format": "pcm"}))
+    assert response.status_code == 200 and len(response.content) > 0
+
+    def changed(key: str) -> int:
+        return service.stats(FIXED_STAGE, app="fixed")[key] - before[key]
+
+    _wait(lambda: changed("completed") == 2, 10, "the stage did not complete both utterances")
+    assert changed("encoded") == 2 and changed("failed") == 0
 
 
 def test_overload_is_429_with_retry_after(service: Service) -> None:

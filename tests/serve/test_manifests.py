@@ -17,7 +17,7 @@ import yaml
 from blocks.addon import list_addons
 from blocks.errors import ConfigError
 from deployments.config import load_config, validate_config
-from deployments.plan import AppArgs, deployment_names
+from deployments.plan import AppArgs, deployment_names, plan_app
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = Path(os.environ.get("VOXSTACK_KUBERAY_CRDS", ROOT / "k8s" / "crds"))
@@ -99,16 +99,16 @@ def _set(raw: dict[str, Any], path: list[Any], value: Any) -> None:
     (["applications", 0, "args", "addons", 1, "name"], "nope", "$.applications[0].args"),
     (["applications", 0, "args", "addons", 1, "varients"], {}, "$.applications[0].args.addons[1].varients"),
     (["applications", 0, "deployments", 1, "name"], "Encoders", "$.applications[0].deployments[1].name"),
-    (["applications", 0, "deployments", 1, "user_config"], {"fail_seed": 1},
-     "$.applications[0].deployments[1].user_config"),
+    (["applications", 0, "deployments", 2, "user_config"], {"fail_seed": 1},  # hibari.Encoders
+     "$.applications[0].deployments[2].user_config: encoder deployments take no user_config"),
     (["applications", 0, "deployments", 0, "user_config", "weights"], {"hibari.Encoders": 0.0},
      "$.applications[0].deployments[0].user_config.weights"),
-    (["applications", 0, "deployments", 2, "autoscaling_config", "policy", "policy_kwargs"], {"target_load": 0},
-     "$.applications[0].deployments[2].autoscaling_config.policy"),
-    (["applications", 0, "deployments", 2, "autoscaling_config", "policy", "policy_function"],
-     "deployments.autoscaling:Nope", "$.applications[0].deployments[2].autoscaling_config.policy"),
-    (["applications", 0, "deployments", 2, "max_ongoing_requests"], 8,  # below the ingress's max_streams (16)
-     "$.applications[0].deployments[2].max_ongoing_requests: 'piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats' "
+    (["applications", 0, "deployments", 1, "autoscaling_config", "policy", "policy_kwargs"], {"target_load": 0},
+     "$.applications[0].deployments[1].autoscaling_config.policy"),
+    (["applications", 0, "deployments", 1, "autoscaling_config", "policy", "policy_function"],
+     "deployments.autoscaling:Nope", "$.applications[0].deployments[1].autoscaling_config.policy"),
+    (["applications", 0, "deployments", 3, "max_ongoing_requests"], 8,  # below the ingress's max_streams (16)
+     "$.applications[0].deployments[3].max_ongoing_requests: 'hibari.Upsampler-Decoder' "
      "holds 8 calls per replica, but the ingress admits up to max_streams (16)"),
 ])
 def test_validator_names_the_bad_key(path: list[Any], value: Any, error: str) -> None:
@@ -136,6 +136,26 @@ def test_stage_names_are_prefixed_per_addon_and_bare_for_one() -> None:
         "hibari.Encoders", "hibari.Upsampler-Decoder", "hibari.HarmonicVocoder-Fade-ChunkStats"]
     assert deployment_names(AppArgs()) == deployment_names(AppArgs(addon="piper-joe")) == [
         "Ingress", "Encoders", "Upsampler-Decoder", "Vocoder", "Fade", "ChunkStats"]
+
+
+def test_a_colocated_encoder_runs_in_the_first_stream_stage_and_variants_keep_their_own() -> None:
+    args = AppArgs.model_validate({"addons": [
+        {"name": "piper-joe", "groups": [[0, 1], [2, 3]], "colocate_encoder": True,
+         "variants": {"Tuned": "CustomizedEncoders"}}]})
+    assert deployment_names(args) == [
+        "Ingress", "piper-joe.Tuned", "piper-joe.Encoders-Upsampler-Decoder-Vocoder", "piper-joe.Fade-ChunkStats"]
+    (plan,) = plan_app(args)
+    assert plan.encoder == "piper-joe.Encoders-Upsampler-Decoder-Vocoder"
+    assert plan.encoders == ["piper-joe.Encoders-Upsampler-Decoder-Vocoder", "piper-joe.Tuned"]
+    assert plan.encoder_stages == ["piper-joe.Tuned"]
+
+
+def test_a_colocated_stage_needs_room_for_each_stream_and_its_next_encoding() -> None:
+    raw = _load(ROOT / "serve_configs" / "local.yaml")
+    stage = next(d for d in raw["applications"][0]["deployments"] if d["name"].startswith("piper-joe.Encoders-"))
+    stage["max_ongoing_requests"] = 16  # the ingress admits 16 streams: each holds two calls here
+    with pytest.raises(ConfigError, match=r"each with 2 call\(s\) here.*give it at least 32"):
+        validate_config(raw)
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.stem)
