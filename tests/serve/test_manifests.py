@@ -99,16 +99,16 @@ def _set(raw: dict[str, Any], path: list[Any], value: Any) -> None:
     (["applications", 0, "args", "addons", 1, "name"], "nope", "$.applications[0].args"),
     (["applications", 0, "args", "addons", 1, "varients"], {}, "$.applications[0].args.addons[1].varients"),
     (["applications", 0, "deployments", 1, "name"], "Encoders", "$.applications[0].deployments[1].name"),
-    (["applications", 0, "deployments", 2, "user_config"], {"fail_seed": 1},  # hibari.Encoders
-     "$.applications[0].deployments[2].user_config: encoder deployments take no user_config"),
+    (["applications", 0, "deployments", 1, "user_config"], {"fail_seed": 1},  # piper-joe.Encoders
+     "$.applications[0].deployments[1].user_config: encoder deployments take no user_config"),
     (["applications", 0, "deployments", 0, "user_config", "weights"], {"hibari.Encoders": 0.0},
      "$.applications[0].deployments[0].user_config.weights"),
-    (["applications", 0, "deployments", 1, "autoscaling_config", "policy", "policy_kwargs"], {"target_load": 0},
-     "$.applications[0].deployments[1].autoscaling_config.policy"),
-    (["applications", 0, "deployments", 1, "autoscaling_config", "policy", "policy_function"],
-     "deployments.autoscaling:Nope", "$.applications[0].deployments[1].autoscaling_config.policy"),
-    (["applications", 0, "deployments", 3, "max_ongoing_requests"], 8,  # below the ingress's max_streams (16)
-     "$.applications[0].deployments[3].max_ongoing_requests: 'hibari.Upsampler-Decoder' "
+    (["applications", 0, "deployments", 2, "autoscaling_config", "policy", "policy_kwargs"], {"target_load": 0},
+     "$.applications[0].deployments[2].autoscaling_config.policy"),
+    (["applications", 0, "deployments", 2, "autoscaling_config", "policy", "policy_function"],
+     "deployments.autoscaling:Nope", "$.applications[0].deployments[2].autoscaling_config.policy"),
+    (["applications", 0, "deployments", 2, "max_ongoing_requests"], 8,  # below the ingress's max_streams (16)
+     "$.applications[0].deployments[2].max_ongoing_requests: 'piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats' "
      "holds 8 calls per replica, but the ingress admits up to max_streams (16)"),
 ])
 def test_validator_names_the_bad_key(path: list[Any], value: Any, error: str) -> None:
@@ -152,10 +152,16 @@ def test_a_colocated_encoder_runs_in_the_first_stream_stage_and_variants_keep_th
 
 def test_a_colocated_stage_needs_room_for_each_stream_and_its_next_encoding() -> None:
     raw = _load(ROOT / "serve_configs" / "local.yaml")
-    stage = next(d for d in raw["applications"][0]["deployments"] if d["name"].startswith("piper-joe.Encoders-"))
-    stage["max_ongoing_requests"] = 16  # the ingress admits 16 streams: each holds two calls here
+    app = raw["applications"][0]
+    app["args"]["addons"][0]["colocate_encoder"] = True  # piper-joe, its whole stream part in one stage
+    joined = "piper-joe.Encoders-Upsampler-Decoder-Vocoder-Fade-ChunkStats"
+    app["deployments"] = [d for d in app["deployments"] if d["name"] != "piper-joe.Encoders"]
+    stage = next(d for d in app["deployments"] if d["name"] == "piper-joe.Upsampler-Decoder-Vocoder-Fade-ChunkStats")
+    stage["name"], stage["max_ongoing_requests"] = joined, 16  # the ingress admits 16: each holds two calls here
     with pytest.raises(ConfigError, match=r"each with 2 call\(s\) here.*give it at least 32"):
         validate_config(raw)
+    stage["max_ongoing_requests"] = 32
+    validate_config(raw)
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.stem)
