@@ -54,9 +54,9 @@ class BackendConfig(Strict):
     threads: int | None = Field(default=None, ge=1)
     """Intra-op threads per network (None: the runtime's default)."""
     busy_threads: int | None = Field(default=None, ge=1)
-    """onnxruntime only: intra-op threads for a call made while another network call runs, or a compute step
-    waits for a slot, in the same process (None: ``threads``). Concurrent streams then share the cores without
-    oversubscribing them, and a lone stream still gets every core."""
+    """onnxruntime only: intra-op threads for a call made while another network call runs in the same
+    process (None: ``threads``). Concurrent streams then share the cores without oversubscribing them,
+    and a lone stream still gets every core."""
     profile: Literal["dynamic", "fixed"] = "dynamic"
     """``fixed``: every network sees only the shapes of the addon's fixed profile."""
     batch: BatchConfig | None = None

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ import torch
 from blocks.backends import load_network
 from blocks.config import BackendConfig, NetworkConfig, TensorSpec
 from blocks.errors import DeviceUnavailable, NetworkLoadError
-from blocks.scheduler import shared_scheduler
 
 
 class Smooth(torch.nn.Module):
@@ -124,43 +121,6 @@ def test_a_call_made_while_another_runs_uses_the_busy_threads_session(tmp_path: 
     network.session = lone
     network.run({"frames": frames})  # nothing else in flight now: the lone session again
     assert used[-1] == "busy" and len(used) == 2
-
-
-def test_a_call_made_while_a_step_waits_for_a_slot_uses_the_busy_threads_session(tmp_path: Path, frames):
-    """Every slot of the process's scheduler is taken and one more step waits: a call made now will have
-    company as soon as it starts, so it takes the busy threads."""
-    network = load_network("smooth", config("net.onnx", "onnx"), export_onnx(Smooth().eval(), frames, tmp_path),
-                           BackendConfig(busy_threads=1))
-    used: list[str] = []
-    lone, busy = network.session, network.busy_session
-
-    class Named:
-        def __init__(self, session: Any, name: str) -> None:
-            self.session, self.name = session, name
-
-        def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-            used.append(self.name)
-            return self.session.run(names, feeds)
-
-    network.session, network.busy_session = Named(lone, "lone"), Named(busy, "busy")
-    scheduler = shared_scheduler()
-    release = threading.Event()
-    holders = [threading.Thread(target=scheduler.run, args=(0.0, lambda: release.wait(10)))
-               for _ in range(scheduler.slots + 1)]
-    for holder in holders:
-        holder.start()
-    try:
-        deadline = time.monotonic() + 10
-        while scheduler.waiting < 1:
-            assert time.monotonic() < deadline, "no step waited for a slot"
-            time.sleep(0.01)
-        network.run({"frames": frames})
-    finally:
-        release.set()
-        for holder in holders:
-            holder.join(10)
-    network.run({"frames": frames})  # nothing waits now: the lone session again
-    assert used == ["busy", "lone"]
 
 
 def test_busy_threads_are_refused_for_other_backends():

@@ -11,7 +11,6 @@ import onnxruntime as ort
 from blocks.backends.base import Network, Tally
 from blocks.config import BackendConfig, NetworkConfig
 from blocks.errors import DeviceUnavailable, NetworkLoadError
-from blocks.scheduler import shared_scheduler
 
 
 def providers_for(device: str) -> list[str]:
@@ -66,7 +65,7 @@ class OnnxNetwork(Network):
         super().__init__(name, config, path, backend)
         providers = providers_for(backend.device)
         self.busy_session: ort.InferenceSession | None = None
-        """The session used while other calls run or steps wait for a slot (``busy_threads``); CPU only."""
+        """The session used while other calls run (``busy_threads``); CPU only."""
         try:
             self.session = ort.InferenceSession(str(path), session_options(backend.threads), providers=providers)
             if backend.busy_threads is not None and self.device == "cpu":
@@ -94,9 +93,9 @@ class OnnxNetwork(Network):
     def run(self, feeds: dict[str, np.ndarray], tally: Tally | None = None) -> dict[str, np.ndarray]:
         if tally is not None:
             tally.add(sum(int(v.size) for v in feeds.values()), 0)
-        crowded = IN_FLIGHT.enter() > 0 or shared_scheduler().waiting > 0
+        others = IN_FLIGHT.enter()
         try:
-            session = self.busy_session if crowded and self.busy_session is not None else self.session
+            session = self.busy_session if others and self.busy_session is not None else self.session
             values = session.run(self.output_names, feeds)
         finally:
             IN_FLIGHT.leave()
