@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import threading
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from bench.serve_load import (
     offered,
     overrides_of,
     service_under_test,
+    start_cost,
     start_service,
     summary,
 )
@@ -56,17 +56,7 @@ def stalled(label: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def lone_floor(voice: Any, repeats: int = 3) -> float:
     """The floor of first audio for the 8 starts: the sum of each one's lone first audio in process (ms)."""
-    lone = {}
-    for text in MIX:
-        samples = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            pieces = voice.stream(text, seed=0, marks=())
-            next(pieces)
-            samples.append(time.perf_counter() - began)
-            for _ in pieces:  # the rest of the utterance, untimed
-                pass
-        lone[text] = statistics.median(samples)
+    lone = {text: start_cost(voice, text, 1, time.perf_counter, repeats) for text in MIX}
     return 1000 * sum(lone[MIX[n % len(MIX)]] for n in range(STARTS))
 
 

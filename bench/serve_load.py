@@ -31,6 +31,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,21 @@ def compute_bound(voice: Any, seconds: float = 8.0) -> float:
     return produced[0] / (time.monotonic() - start)
 
 
+def start_cost(voice: Any, text: str, pieces: int, clock: Callable[[], float], repeats: int) -> float:
+    """The median ``clock`` seconds a lone stream of ``text`` takes to its ``pieces``-th piece, in process (the
+    rest of the utterance runs untimed)."""
+    samples = []
+    for _ in range(repeats):
+        before = clock()
+        stream = voice.stream(text, seed=0, marks=())
+        for _ in range(pieces):
+            next(stream, None)
+        samples.append(clock() - before)
+        for _ in stream:
+            pass
+    return statistics.median(samples)
+
+
 def start_floor(voice: Any, streams: int = 8, repeats: int = 5) -> dict[str, float]:
     """The least wait for the last of ``streams`` simultaneous starts, however they are scheduled.
 
@@ -156,18 +172,7 @@ def start_floor(voice: Any, streams: int = 8, repeats: int = 5) -> dict[str, flo
     replica. The mix's first ``streams`` texts are summed and spread over every core; serving's hops and
     the audio of streams already playing come on top.
     """
-    cost: dict[str, float] = {}
-    for text in MIX:
-        samples = []
-        for _ in range(repeats):
-            before = time.process_time()
-            pieces = voice.stream(text, seed=0, marks=())
-            next(pieces)
-            next(pieces, None)
-            samples.append(time.process_time() - before)
-            for _ in pieces:  # the rest of the utterance, untimed
-                pass
-        cost[text] = statistics.median(samples)
+    cost = {text: start_cost(voice, text, 2, time.process_time, repeats) for text in MIX}
     work = sum(cost[MIX[n % len(MIX)]] for n in range(streams))
     return {f"start work of {streams} at once (CPU ms, one thread per call)": round(1000 * work),
             f"spread over {os.cpu_count() or 1} cores: least first audio of the last (ms)":
