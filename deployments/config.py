@@ -192,11 +192,12 @@ def _check_stage_room(a: int, app: Application) -> None:
     colocated = {plan.encoder for plan in plan_app(app.args) if plan.colocated}
     for d, deployment in enumerate(app.deployments):
         held = deployment.max_ongoing_requests
-        needed = admitted * (2 if deployment.name in colocated else 1)
+        calls = 2 if deployment.name in colocated else 1
+        needed = admitted * calls
         if deployment.name != INGRESS and held is not None and held < needed:
             raise ConfigError(f"$.applications[{a}].deployments[{d}].max_ongoing_requests: {deployment.name!r} "
                               f"holds {held} calls per replica, but the ingress admits up to max_streams ({admitted}) "
-                              f"streams at once, each with {needed // admitted} call(s) here: the calls past {held} "
+                              f"streams at once, each with {calls} call(s) here: the calls past {held} "
                               f"would wait between utterances and stall; give it at least {needed}")
 
 

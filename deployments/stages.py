@@ -52,6 +52,11 @@ class Pending:
         return result
 
 
+def _probes(addon: Addon) -> list[Job]:
+    """The utterances a stage holding the encoder part warms up on."""
+    return probe_jobs(addon, build_frontend(addon.frontend_context(), addon.config.frontend))
+
+
 def _counters() -> dict[str, int]:
     return {"streams": 0, "completed": 0, "cancelled": 0, "failed": 0, "active": 0}
 
@@ -111,7 +116,7 @@ class EncoderStage(StageBase):
     def __init__(self, addon: str, variant: str | None = None, overrides: dict[str, Any] | None = None) -> None:
         loaded = Addon.open(addon, overrides=overrides)
         super().__init__(Engine(loaded, encoder=True, streams=(), variant=variant))
-        self.engine.warm_up(probe_jobs(loaded, build_frontend(loaded.frontend_context(), loaded.config.frontend)))
+        self.engine.warm_up(_probes(loaded))
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=STAGE_CALLS)
@@ -124,8 +129,7 @@ class StreamStage(StageBase):
         loaded = Addon.open(addon, overrides=overrides)
         super().__init__(Engine(loaded, encoder=encoder, streams=parts))
         self.encodings = _counters()
-        self.engine.warm_up(probe_jobs(loaded, build_frontend(loaded.frontend_context(), loaded.config.frontend))
-                            if encoder else ())
+        self.engine.warm_up(_probes(loaded) if encoder else ())
         self.hop_length = loaded.config.hop_length
         self.sample_rate = loaded.config.sample_rate
         self.upstream = upstream.options(stream=True) if upstream is not None else None
