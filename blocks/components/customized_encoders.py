@@ -44,13 +44,13 @@ class _TunedSession:
     def __init__(self, context: BlockContext, name: str, threads: int, cache: Path) -> None:
         import onnxruntime as ort
 
+        from blocks.backends.onnx import session_options
+
         self.network = context.network(name)  # validated declaration (and fallback runner)
         source = self.network.path
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
         cached = cache / f"{context.name}-{name}-{digest}.opt.onnx"
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = threads
+        options = session_options(threads)  # the backend's rules: quiet, no threads spinning between calls
         options.inter_op_num_threads = 1
         if cached.is_file():
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
