@@ -29,7 +29,8 @@ import onnx
 from blocks.catalog import NAME
 from blocks.components.espeak import loadable_voice
 from blocks.errors import EspeakError, VoiceImportError
-from blocks.importers.piper_graph import CutPlan, find_plan
+from blocks.importers.piper_cut_plan import CutPlan
+from blocks.importers.piper_graph import find_plan
 from blocks.importers.piper_split import extract, interface
 from blocks.importers.receptive import static_field
 from blocks.options import options_from

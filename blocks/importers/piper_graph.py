@@ -9,7 +9,6 @@ are never read.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,7 @@ import onnx
 
 from blocks.errors import VoiceImportError
 from blocks.importers.onnx_index import LAYOUT_OPS, SHAPE_ONLY_OPS, GraphIndex
-
-PHONEMES, FRAMES = "phonemes", "frames"
+from blocks.importers.piper_cut_plan import CutPlan
 
 
 class GraphStructureError(VoiceImportError):
@@ -27,80 +25,6 @@ class GraphStructureError(VoiceImportError):
     def __init__(self, element: str, problem: str) -> None:
         super().__init__(f"piper graph: {element}: {problem}")
         self.element = element
-
-
-@dataclass(frozen=True)
-class CutPlan:
-    """The tensors to cut a piper graph at (names in the source graph) and the sizes read from it."""
-
-    dp_noise: str | None
-    """Output of the stochastic duration predictor's random node, [1, 2, phonemes] (None: deterministic one)."""
-    prior_noise: str
-    """Output of the random node that adds noise to the prior (stays outside the split networks)."""
-    m_p: str
-    logs_p: str
-    durations: str
-    z_p: str
-    mask: str
-    z: str
-    audio: str
-    sid: str | None
-    g: str | None
-    inter_channels: int
-    dp_noise_channels: int | None
-    hop: int
-    upsample_rates: tuple[int, ...]
-    generator_channels: int
-    num_symbols: int
-    num_speakers: int
-    speaker_channels: int | None
-    g_enters: dict[str, list[str]] = field(default_factory=dict)
-    """Region (encoders / flow / vocoder) -> the nodes reading ``g`` (op, channels in -> out)."""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def multi_speaker(self) -> bool:
-        return self.g is not None
-
-    def renames(self) -> dict[str, str]:
-        """Source tensor -> name in the split networks."""
-        names = {self.m_p: "m_p", self.logs_p: "logs_p", self.durations: "durations", self.z_p: "z_p",
-                 self.mask: "mask", self.z: "z", self.audio: "audio"}
-        if self.dp_noise is not None:
-            names[self.dp_noise] = "dp_noise"
-        if self.g is not None:
-            names[self.g] = "g"
-        return names
-
-    def cuts(self) -> dict[str, tuple[list[str], list[str]]]:
-        """Network -> (input tensors, output tensors) in the source graph."""
-        speaker_in = [self.sid] if self.sid else []
-        g_out = [self.g] if self.g else []
-        return {
-            "encoders": (["input", "input_lengths", "scales", *speaker_in, *([self.dp_noise] if self.dp_noise else [])],
-                         [self.m_p, self.logs_p, self.durations, *g_out]),
-            "flow": ([self.z_p, self.mask, *g_out], [self.z]),
-            "vocoder": ([self.z, *g_out], [self.audio]),
-        }
-
-    def declared_shapes(self) -> dict[str, list[int | str]]:
-        """Shapes of the renamed cut tensors, with symbolic ``phonemes`` / ``frames`` axes."""
-        shapes: dict[str, list[int | str]] = {
-            "m_p": [1, self.inter_channels, PHONEMES],
-            "logs_p": [1, self.inter_channels, PHONEMES],
-            "durations": [1, 1, PHONEMES],
-            "z_p": [1, self.inter_channels, FRAMES],
-            "mask": [1, 1, FRAMES],
-            "z": [1, self.inter_channels, FRAMES],
-        }
-        if self.speaker_channels:
-            shapes["g"] = [1, self.speaker_channels, 1]
-        if self.dp_noise_channels:
-            shapes["dp_noise"] = [1, self.dp_noise_channels, PHONEMES]
-        return shapes
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _only(element: str, found: list[Any], what: str) -> Any:

@@ -17,7 +17,7 @@ import onnx.utils
 from onnx import TensorProto, helper
 
 from blocks.backends.onnx_split import rename_tensors
-from blocks.importers.piper_graph import CutPlan
+from blocks.importers.piper_cut_plan import CutPlan
 
 NETWORKS = ("encoders", "flow", "vocoder")
 BATCH = "batch"
