@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from itertools import islice
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from blocks.addon import Addon
-from blocks.components.windowed import chunk_sizes
-from blocks.config import ScheduleConfig
 from blocks.voice import WHOLE
-from deployments.config import load_config
 from tests.conftest import NOISE_OFF, snr_db
 
 SENTENCES = [
@@ -89,15 +82,3 @@ def test_synthesize_returns_audio_and_marks(voice):
     assert result.audio.dtype == np.float32
     assert 0.8 < result.seconds < 4
     assert [m.value for m in result.marks if m.type == "word"] == ["Good", "morning", "Good", "night"]
-
-
-def test_a_held_start_computes_no_flow_frames_its_two_pieces_do_not_read():
-    """As served, a start held for its second audio piece makes the flow frames that piece's vocoder window
-    reads (both chunks and the vocoder's right context), and fewer than a vocoder context more."""
-    _, served = load_config(Path(__file__).resolve().parents[1] / "serve_configs" / "local.yaml")
-    (entry,) = [a for a in served.applications[0].args.addons if a.name == "piper-joe"]
-    config = Addon.open("piper-joe", overrides=entry.overrides).config
-    flow, vocoder = config.stack[0]["streamable_block"]["stack"][1], config.stack[1]
-    reads = sum(islice(chunk_sizes(config.schedule), 2)) + vocoder["context"]
-    made = sum(islice(chunk_sizes(ScheduleConfig.model_validate(flow["schedule"])), 2))
-    assert reads <= made < reads + vocoder["context"]

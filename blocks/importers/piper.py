@@ -40,9 +40,7 @@ PASS_DB = 60.0
 PROBE = "The quick brown fox jumps over the lazy dog. Streaming speech must not change a sample!"
 """Read by each voice's own espeak-ng voice: any ids do to compare the split networks with the whole graph."""
 SCHEDULE = {"first": 32, "growth": 4.0, "max": 1024}
-DECODER_SCHEDULE = {"first": 48, "second": 64, "growth": 5.0, "max": 1024}
-"""The flow's second chunk covers what a held start's second vocoder piece reads (frames 16 to 96 and its
-context, served): under load no start computes flow frames its first audio does not need."""
+DECODER_SCHEDULE = {"first": 48, "growth": 5.0, "max": 1024}
 FADE = {"type": "Fade", "fade_in_ms": 3, "fade_out_ms": 3, "spans": True}
 
 
