@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import httpx
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
+from bench.output import figure, write_json
 from bench.serve_load import (
     MIX,
     compute_bound,
@@ -117,26 +117,18 @@ def one_run(raw: dict[str, Any], url: str, model: str, voice: Any, ramp: bool) -
 
 
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for index, (label, _, _) in enumerate(CASES):
-        ratios = [run["rows"][index]["p99 / floor"] for run in runs]
-        ax.plot(range(1, len(runs) + 1), ratios, marker="o", label=label)
-        if label == "8 at once":
-            peer = [run["rows"][index]["in process / floor"] for run in runs]
-            ax.plot(range(1, len(runs) + 1), peer, marker="x", ls=":", label="8 at once, in process (peer)")
-    ax.axhline(1.25, color="k", lw=0.8, ls="--")
-    ax.set_xlabel("run (fresh service)")
-    ax.set_ylabel("first audio p99 / floor")
-    ax.set_title("First audio against the start floor, run after run")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, figsize=(8, 4.5)) as ax:
+        for index, (label, _, _) in enumerate(CASES):
+            ratios = [run["rows"][index]["p99 / floor"] for run in runs]
+            ax.plot(range(1, len(runs) + 1), ratios, marker="o", label=label)
+            if label == "8 at once":
+                peer = [run["rows"][index]["in process / floor"] for run in runs]
+                ax.plot(range(1, len(runs) + 1), peer, marker="x", ls=":", label="8 at once, in process (peer)")
+        ax.axhline(1.25, color="k", lw=0.8, ls="--")
+        ax.set_xlabel("run (fresh service)")
+        ax.set_ylabel("first audio p99 / floor")
+        ax.set_title("First audio against the start floor, run after run")
+        ax.legend()
 
 
 def main() -> None:
@@ -171,8 +163,7 @@ def main() -> None:
     print("\n" + table(ramp))
     print("\n" + table([capacity]))
     print(f"\nadmitted streams that stalled, all runs and cases: {stalled}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "admission_runs.json").write_text(json.dumps(result, indent=1))
+    write_json(args.out, "admission_runs", result)
     plot(runs, args.out / "admission_runs.png")
     print(f"\nwrote {args.out / 'admission_runs.json'} and {args.out / 'admission_runs.png'}")
 

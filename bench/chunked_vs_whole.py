@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info, markdown_table
+from bench.output import figure
 from blocks.parity import FLOOR_DB, chunked_and_whole, snr_db
 from blocks.voice import Voice
 
@@ -53,20 +54,13 @@ def summary(addon: str, found: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4))
-    for addon, found in results.items():
-        axis.plot(sorted(f["snr_db"] for f in found if f["snr_db"] is not None), label=addon)
-    axis.axhline(FLOOR_DB, color="red", linestyle="--", label=f"{FLOOR_DB:g} dB")
-    axis.set_xlabel("sentence (sorted by SNR)")
-    axis.set_ylabel("chunked vs whole SNR (dB)")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path)
+    with figure(path, figsize=(8, 4)) as axis:
+        for addon, found in results.items():
+            axis.plot(sorted(f["snr_db"] for f in found if f["snr_db"] is not None), label=addon)
+        axis.axhline(FLOOR_DB, color="red", linestyle="--", label=f"{FLOOR_DB:g} dB")
+        axis.set_xlabel("sentence (sorted by SNR)")
+        axis.set_ylabel("chunked vs whole SNR (dB)")
+        axis.legend()
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from bench.fake_cluster import FakeAutoscalingCluster, node_type
+from bench.output import figure, write_json
 from deployments.run import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,35 +253,26 @@ def windows(result: dict[str, Any], width_s: float = 5.0) -> list[dict[str, Any]
 
 
 def write(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "cluster_scaling.json").write_text(json.dumps(result, indent=1))
+    write_json(out, "cluster_scaling", result)
     samples = [s for s in result["timeline"] if "nodes" in s]
     ts = [s["t"] for s in samples]
-    fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
-    for stage in STAGES:
-        axes[0].step(ts, [s["replicas"].get(stage, 0) for s in samples], where="post", label=stage)
-    axes[0].set(ylabel="replicas", title="Replicas per stage")
-    for kind in ("head", "gpu", "inf2"):
-        axes[1].step(ts, [s["nodes"][kind] for s in samples], where="post", label=kind)
-    axes[1].set(ylabel="nodes", title="Nodes per type")
-    axes[2].step(ts, [s["streams"] for s in samples], where="post")
-    axes[2].set(ylabel="streams", title="Streams in progress")
-    w = result["windows"]
-    for key in ("p50", "p99"):
-        axes[3].plot([x["t"] for x in w], [None if x[key] is None else x[key] * 1000 for x in w], "o-", label=key)
-    axes[3].set(xlabel="time (s)", ylabel="ms", title="First audio (streams begun in each 5 s window)")
-    for ax in axes:
-        ax.axvline(result["burst_t"], color="grey", linestyle=":")
-    for ax in (axes[0], axes[1], axes[3]):
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "cluster_scaling.png", dpi=110)
-    plt.close(fig)
+    with figure(out / "cluster_scaling.png", 4, 1, figsize=(10, 10), sharex=True) as axes:
+        for stage in STAGES:
+            axes[0].step(ts, [s["replicas"].get(stage, 0) for s in samples], where="post", label=stage)
+        axes[0].set(ylabel="replicas", title="Replicas per stage")
+        for kind in ("head", "gpu", "inf2"):
+            axes[1].step(ts, [s["nodes"][kind] for s in samples], where="post", label=kind)
+        axes[1].set(ylabel="nodes", title="Nodes per type")
+        axes[2].step(ts, [s["streams"] for s in samples], where="post")
+        axes[2].set(ylabel="streams", title="Streams in progress")
+        w = result["windows"]
+        for key in ("p50", "p99"):
+            axes[3].plot([x["t"] for x in w], [None if x[key] is None else x[key] * 1000 for x in w], "o-", label=key)
+        axes[3].set(xlabel="time (s)", ylabel="ms", title="First audio (streams begun in each 5 s window)")
+        for ax in axes:
+            ax.axvline(result["burst_t"], color="grey", linestyle=":")
+        for ax in (axes[0], axes[1], axes[3]):
+            ax.legend(fontsize=7)
     return out / "cluster_scaling.json", out / "cluster_scaling.png"
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
+from bench.output import figure, write_json
 from bench.serve_load import SHORT, offered, service_under_test, start_service
 from deployments.config import load_config, stage_backends
 from deployments.devices import check_devices
@@ -70,22 +71,14 @@ def measure(path: Path, model: str) -> dict[str, Any]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for row in rows:
-        ax.plot(STREAMS, [row[f"{n}: audio s per s"] for n in STREAMS], marker="o", label=row["config"])
-    ax.set_xlabel("streams offered at once")
-    ax.set_ylabel("audio seconds received per second")
-    ax.set_xscale("log", base=2)
-    ax.set_title("Throughput of two serve configs on one machine")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, figsize=(7, 4)) as ax:
+        for row in rows:
+            ax.plot(STREAMS, [row[f"{n}: audio s per s"] for n in STREAMS], marker="o", label=row["config"])
+        ax.set_xlabel("streams offered at once")
+        ax.set_ylabel("audio seconds received per second")
+        ax.set_xscale("log", base=2)
+        ax.set_title("Throughput of two serve configs on one machine")
+        ax.legend()
 
 
 def main() -> None:
@@ -104,8 +97,7 @@ def main() -> None:
     result = {"machine": machine_info(), "rows": [*rows, ratio]}
     print(f"machine: {result['machine']['summary']}\n")
     print(table(result["rows"]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "device_load.json").write_text(json.dumps(result, indent=1))
+    write_json(args.out, "device_load", result)
     plot(rows, args.out / "device_load.png")
     print(f"\nwrote {args.out / 'device_load.json'} and {args.out / 'device_load.png'}")
 

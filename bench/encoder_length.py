@@ -114,24 +114,19 @@ def measure_one(length: int, repeats: int) -> dict[str, Any]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    from bench.output import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, left = plt.subplots(figsize=(7, 4))
-    lengths = [r["ids"] for r in rows]
-    left.plot(lengths, [r["cpu_ms"] for r in rows], "o-", color="tab:blue", label="CPU time")
-    left.plot(lengths, [r["ms"] for r in rows], "o:", color="tab:cyan", label="wall time")
-    left.set_xlabel("phoneme ids in one utterance")
-    left.set_ylabel("encoder time (ms)", color="tab:blue")
-    left.legend(loc="upper left")
-    right = left.twinx()
-    right.plot(lengths, [r["peak_mib"] for r in rows], "s--", color="tab:red", label="peak memory (MiB)")
-    right.set_ylabel("peak memory above idle (MiB)", color="tab:red")
-    left.set_title(f"{ADDON} encoders (dynamic profile) against utterance length")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, figsize=(7, 4)) as left:
+        lengths = [r["ids"] for r in rows]
+        left.plot(lengths, [r["cpu_ms"] for r in rows], "o-", color="tab:blue", label="CPU time")
+        left.plot(lengths, [r["ms"] for r in rows], "o:", color="tab:cyan", label="wall time")
+        left.set_xlabel("phoneme ids in one utterance")
+        left.set_ylabel("encoder time (ms)", color="tab:blue")
+        left.legend(loc="upper left")
+        right = left.twinx()
+        right.plot(lengths, [r["peak_mib"] for r in rows], "s--", color="tab:red", label="peak memory (MiB)")
+        right.set_ylabel("peak memory above idle (MiB)", color="tab:red")
+        left.set_title(f"{ADDON} encoders (dynamic profile) against utterance length")
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ Run: ``python -m bench.first_audio [--repeats 5] [--out bench/results]``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import load_average, machine_info  # noqa: E402
+from bench.output import figure, write_json  # noqa: E402
 from blocks import load_addon  # noqa: E402
 from blocks.options import SynthesisOptions  # noqa: E402
 from blocks.voice import Voice  # noqa: E402
@@ -269,24 +269,16 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(points: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     words = np.arange(len(points))
     width = 0.38
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.bar(words - width / 2, [p["voxstack"]["first_ms"] for p in points], width, label="voxstack")
-    ax.bar(words + width / 2, [p["piper"]["first_ms"] for p in points], width, label="piper-tts")
-    ax.set_xticks(words, [str(p["words"]) for p in points])
-    ax.set_xlabel("words in one sentence")
-    ax.set_ylabel("first audio (ms, median)")
-    ax.set_title("Time to first audio")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, figsize=(7, 4)) as ax:
+        ax.bar(words - width / 2, [p["voxstack"]["first_ms"] for p in points], width, label="voxstack")
+        ax.bar(words + width / 2, [p["piper"]["first_ms"] for p in points], width, label="piper-tts")
+        ax.set_xticks(words, [str(p["words"]) for p in points])
+        ax.set_xlabel("words in one sentence")
+        ax.set_ylabel("first audio (ms, median)")
+        ax.set_title("Time to first audio")
+        ax.legend()
 
 
 def targets(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -360,7 +352,6 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "met   " if check["met"] else "MISSED"
         print(f"  {verdict} {name}: {check['ratio']:.2f} (limit {check['limit']})")
 
-    args.out.mkdir(parents=True, exist_ok=True)
     info["load_average_after"] = load_average()
     print(f"load average after: {info['load_average_after']}")
     result = {
@@ -373,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "lengths": points,
         "targets": checks,
     }
-    json_path, png_path = args.out / "first_audio.json", args.out / "first_audio.png"
-    json_path.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    json_path, png_path = write_json(args.out, "first_audio", result), args.out / "first_audio.png"
     plot(points, png_path)
     print(f"\nwrote {json_path} and {png_path}")
     return 0

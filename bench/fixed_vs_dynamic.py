@@ -13,7 +13,6 @@ Prints markdown tables; writes bench/results/fixed_vs_dynamic.json and .png.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
@@ -24,6 +23,7 @@ import numpy as np
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
+from bench.output import figure, write_json
 from blocks import load_addon
 from blocks.addon import Addon, addon_path
 from blocks.backends.base import Tally
@@ -116,26 +116,19 @@ def compare_batching(fixed: Any, batched: Any, stream_counts: list[int], repeats
 
 
 def plot(profiles: list[dict[str, Any]], batching: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    x = np.arange(len(profiles))
-    left.bar(x - 0.2, [r["dyn_total_ms"] for r in profiles], 0.4, label="dynamic")
-    left.bar(x + 0.2, [r["fix_total_ms"] for r in profiles], 0.4, label="fixed")
-    left.set_xticks(x, [r["input"] for r in profiles])
-    left.set_ylabel("total compute (ms)")
-    left.legend()
-    streams = [r["streams"] for r in batching]
-    right.plot(streams, [r["plain_throughput_x_realtime"] for r in batching], "o-", label="fixed, no batching")
-    right.plot(streams, [r["batched_throughput_x_realtime"] for r in batching], "o-", label="fixed, batching")
-    right.set_xlabel("concurrent streams")
-    right.set_ylabel("aggregate throughput (x real time)")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, 1, 2, figsize=(11, 4)) as (left, right):
+        x = np.arange(len(profiles))
+        left.bar(x - 0.2, [r["dyn_total_ms"] for r in profiles], 0.4, label="dynamic")
+        left.bar(x + 0.2, [r["fix_total_ms"] for r in profiles], 0.4, label="fixed")
+        left.set_xticks(x, [r["input"] for r in profiles])
+        left.set_ylabel("total compute (ms)")
+        left.legend()
+        streams = [r["streams"] for r in batching]
+        right.plot(streams, [r["plain_throughput_x_realtime"] for r in batching], "o-", label="fixed, no batching")
+        right.plot(streams, [r["batched_throughput_x_realtime"] for r in batching], "o-", label="fixed, batching")
+        right.set_xlabel("concurrent streams")
+        right.set_ylabel("aggregate throughput (x real time)")
+        right.legend()
 
 
 def per_chunk_ms(network: Any, feeds: dict[str, np.ndarray], batch: int, seconds: float) -> float:
@@ -196,9 +189,8 @@ def main() -> None:
     economy = batch_economy(seconds=1.0)
     print("\nPer-chunk cost of each fixed frame network, alone against in a batch of eight\n")
     print(table(economy))
-    args.out.mkdir(parents=True, exist_ok=True)
     result = {"machine": machine, "profiles": profiles, "batching": batching, "batch_economy": economy}
-    (args.out / "fixed_vs_dynamic.json").write_text(json.dumps(result, indent=1))
+    write_json(args.out, "fixed_vs_dynamic", result)
     plot(profiles, batching, args.out / "fixed_vs_dynamic.png")
     print(f"\nwrote {args.out / 'fixed_vs_dynamic.json'} and {args.out / 'fixed_vs_dynamic.png'}")
 

@@ -21,7 +21,6 @@ Prints the table; writes bench/results/formats.json and formats.png. Run: ``pyth
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import psutil
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
+from bench.output import figure, write_json
 from bench.serve_load import LONG, PARAGRAPH, overrides_of, service_under_test, start_service
 from blocks import load_addon
 from blocks.audio_formats import FORMATS, encoder_for, ffmpeg_single_thread
@@ -164,22 +164,14 @@ def in_process(audio: dict[str, np.ndarray], rate: int, repeats: int) -> dict[st
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [row["format"].split()[0] for row in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.bar(names, [row["first byte p50 (ms)"] for row in rows])
-    left.set_ylabel("first byte, short sentence, median (ms)")
-    right.bar(names, [row["encoder CPU in process (% of synthesis)"] for row in rows])
-    right.axhline(100 * AIM_ENCODING_SHARE, color="k", lw=0.8, ls="--")
-    right.set_ylabel("encoder CPU, % of synthesis CPU")
-    fig.suptitle("OpenAI formats over HTTP (piper-joe, 22050 Hz)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(10, 4)) as (left, right):
+        left.bar(names, [row["first byte p50 (ms)"] for row in rows])
+        left.set_ylabel("first byte, short sentence, median (ms)")
+        right.bar(names, [row["encoder CPU in process (% of synthesis)"] for row in rows])
+        right.axhline(100 * AIM_ENCODING_SHARE, color="k", lw=0.8, ls="--")
+        right.set_ylabel("encoder CPU, % of synthesis CPU")
+        left.figure.suptitle("OpenAI formats over HTTP (piper-joe, 22050 Hz)")
 
 
 def main() -> None:
@@ -249,8 +241,7 @@ def main() -> None:
     print(f"machine: {result['machine']['summary']}\n")
     print(table(rows))
     print("\n" + table([aims]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "formats.json").write_text(json.dumps(result, indent=1))
+    write_json(args.out, "formats", result)
     plot(rows, args.out / "formats.png")
     print(f"\nwrote {args.out / 'formats.json'} and {args.out / 'formats.png'}")
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import load_average, machine_info
+from bench.output import figure
 from blocks.voice import Voice
 
 ADDON = "kokoro-ja"
@@ -112,22 +113,15 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [n for n in ("package", "voxstack", "served") if f"{n}_first_ms" in rows[0]]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        ax.bar([x + i * width for x in range(len(rows))], [r[f"{name}_first_ms"] for r in rows], width, label=name)
-    ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(rows))], [r["text"] for r in rows])
-    ax.set_ylabel("first audio (ms)")
-    ax.set_title("kokoro-ja: first audio, the package's call against voxstack's stream")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, figsize=(7, 4)) as ax:
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            ax.bar([x + i * width for x in range(len(rows))], [r[f"{name}_first_ms"] for r in rows], width, label=name)
+        ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(rows))], [r["text"] for r in rows])
+        ax.set_ylabel("first audio (ms)")
+        ax.set_title("kokoro-ja: first audio, the package's call against voxstack's stream")
+        ax.legend()
 
 
 def main(argv: list[str] | None = None) -> int:

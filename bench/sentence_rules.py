@@ -31,6 +31,7 @@ from piper.config import PiperConfig
 from piper.voice import PiperVoice
 
 from bench.machine import machine_info, markdown_table
+from bench.output import figure
 from blocks.components.espeak import Espeak
 from blocks.components.frontend import EspeakFrontend
 from blocks.components.sentence_rules import EspeakRules
@@ -314,25 +315,18 @@ def disagreements(result: dict[str, Any]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     languages = sorted({r["language"] for r in rows}, key=[r["language"] for r in rows].index)
-    figure, axis = plt.subplots(figsize=(8, 4))
-    width = 0.8 / len(METHODS)
-    for k, name in enumerate(METHODS):
-        values = [next(r for r in rows if r["language"] == lang and r["method"] == name)
-                  for lang in languages]
-        axis.bar([i + k * width for i in range(len(languages))],
-                 [v["agree (same count, identical ids)"] for v in values], width, label=name)
-    axis.set_xticks([i + width * (len(METHODS) - 1) / 2 for i in range(len(languages))], languages)
-    axis.set_ylabel("texts agreeing with piper-tts (of 50)")
-    axis.set_ylim(0, 1.25 * max(len(TEXTS[lang]) for lang in languages))
-    axis.legend(loc="upper center", ncol=len(METHODS), fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path)
+    with figure(path, figsize=(8, 4)) as axis:
+        width = 0.8 / len(METHODS)
+        for k, name in enumerate(METHODS):
+            values = [next(r for r in rows if r["language"] == lang and r["method"] == name)
+                      for lang in languages]
+            axis.bar([i + k * width for i in range(len(languages))],
+                     [v["agree (same count, identical ids)"] for v in values], width, label=name)
+        axis.set_xticks([i + width * (len(METHODS) - 1) / 2 for i in range(len(languages))], languages)
+        axis.set_ylabel("texts agreeing with piper-tts (of 50)")
+        axis.set_ylim(0, 1.25 * max(len(TEXTS[lang]) for lang in languages))
+        axis.legend(loc="upper center", ncol=len(METHODS), fontsize="small")
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ import numpy as np
 from bench.cpu_usage import breakdown, busy_share, compute_of, cpu_samples, idle_cpu_share
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
+from bench.output import figure, write_json
 from blocks import load_addon
 from deployments.config import load_config
 
@@ -265,22 +266,14 @@ class ReplicaWatch:
 
 
 def plot(traces: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for stream in traces:
-        times, buffered = zip(*stream["trace"], strict=True)
-        ax.plot(times, buffered, lw=1)
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel("seconds since the stream was requested")
-    ax.set_ylabel("audio buffered at the client (s)")
-    ax.set_title("8 concurrent streams, all at once: every stream's buffer")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, figsize=(8, 4.5)) as ax:
+        for stream in traces:
+            times, buffered = zip(*stream["trace"], strict=True)
+            ax.plot(times, buffered, lw=1)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xlabel("seconds since the stream was requested")
+        ax.set_ylabel("audio buffered at the client (s)")
+        ax.set_title("8 concurrent streams, all at once: every stream's buffer")
 
 
 def main() -> None:
@@ -345,8 +338,7 @@ def main() -> None:
     print("\n" + table([capacity]))
     print("\n" + table([{"stage": k, "most replicas under load": v} for k, v in replicas.items()]))
     print("\n" + table([{"Ray idle CPU (share of the cores)": k, "share": round(v, 3)} for k, v in idle.items()]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "serve_load.json").write_text(json.dumps(result, indent=1))
+    write_json(args.out, "serve_load", result)
     plot([s for s in cases["8 at once"][-1] if "trace" in s], args.out / "serve_load.png")
     print(f"\nwrote {args.out / 'serve_load.json'} and {args.out / 'serve_load.png'}")
 

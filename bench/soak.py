@@ -209,28 +209,21 @@ def table(result: dict[str, Any]) -> str:
 
 
 def write(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    import matplotlib
+    from bench.output import figure, write_json
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(result, indent=1))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    mids = [(w["from_s"] + w["to_s"]) / 2 for w in result["windows"]]
-    for key in ("p50", "p99"):
-        ax1.plot(mids, [None if w[key] is None else w[key] * 1000 for w in result["windows"]], "o-", label=key)
-    ax1.set(xlabel="time (s)", ylabel="first audio (ms)", title="First audio per window")
-    ax1.legend()
-    names = sorted({n for m in result["memory_series"] for n in m["mb"]})
-    for name in names:
-        points = [(m["t"], m["mb"][name]) for m in result["memory_series"] if name in m["mb"]]
-        ax2.plot(*zip(*points, strict=True), label=name.removeprefix("SERVE_REPLICA::")[:40])
-    ax2.set(xlabel="time (s)", ylabel="RSS (MiB)", title="Replica memory")
-    ax2.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out / "soak.png", dpi=110)
-    plt.close(fig)
+    write_json(out, "soak", result)
+    with figure(out / "soak.png", 1, 2, figsize=(12, 4.5)) as (ax1, ax2):
+        mids = [(w["from_s"] + w["to_s"]) / 2 for w in result["windows"]]
+        for key in ("p50", "p99"):
+            ax1.plot(mids, [None if w[key] is None else w[key] * 1000 for w in result["windows"]], "o-", label=key)
+        ax1.set(xlabel="time (s)", ylabel="first audio (ms)", title="First audio per window")
+        ax1.legend()
+        names = sorted({n for m in result["memory_series"] for n in m["mb"]})
+        for name in names:
+            points = [(m["t"], m["mb"][name]) for m in result["memory_series"] if name in m["mb"]]
+            ax2.plot(*zip(*points, strict=True), label=name.removeprefix("SERVE_REPLICA::")[:40])
+        ax2.set(xlabel="time (s)", ylabel="RSS (MiB)", title="Replica memory")
+        ax2.legend(fontsize=6)
     return out / "soak.json", out / "soak.png"
 
 

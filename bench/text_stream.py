@@ -45,6 +45,7 @@ from wyoming.tts import SynthesizeChunk, SynthesizeStart, SynthesizeStop, Synthe
 
 from bench.machine import ROOT, machine_info
 from bench.machine import markdown_table as table
+from bench.output import figure
 from bench.serve_load import only
 from blocks.addon import addon_path
 from deployments.run import free_ports
@@ -275,24 +276,16 @@ def summarise_first_chunk(results: dict[str, list[list[float]]]) -> list[dict[st
 
 
 def plot(results: dict[str, list[list[float]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for offset, (name, runs) in enumerate(paced_results(results).items()):
-        for run in runs:
-            ax.scatter([k + 1 + (offset - 1) * 0.15 for k in range(len(run))], [d * 1000 for d in run], s=12,
-                       label=name if run is runs[0] else None, color=f"C{offset}")
-    ax.set_xlabel("sentence")
-    ax.set_ylabel("completing fragment to first audio (ms)")
-    ax.set_yscale("log")
-    ax.legend()
-    ax.set_title("Text streamed in at a language model's pace")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, figsize=(8, 4.5)) as ax:
+        for offset, (name, runs) in enumerate(paced_results(results).items()):
+            for run in runs:
+                ax.scatter([k + 1 + (offset - 1) * 0.15 for k in range(len(run))], [d * 1000 for d in run], s=12,
+                           label=name if run is runs[0] else None, color=f"C{offset}")
+        ax.set_xlabel("sentence")
+        ax.set_ylabel("completing fragment to first audio (ms)")
+        ax.set_yscale("log")
+        ax.legend()
+        ax.set_title("Text streamed in at a language model's pace")
 
 
 def main() -> None:
