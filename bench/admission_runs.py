@@ -28,7 +28,7 @@ import httpx
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.output import figure, write_json
+from bench.output import figure, save
 from bench.serve_load import (
     MIX,
     compute_bound,
@@ -163,9 +163,7 @@ def main() -> None:
     print("\n" + table(ramp))
     print("\n" + table([capacity]))
     print(f"\nadmitted streams that stalled, all runs and cases: {stalled}")
-    write_json(args.out, "admission_runs", result)
-    plot(runs, args.out / "admission_runs.png")
-    print(f"\nwrote {args.out / 'admission_runs.json'} and {args.out / 'admission_runs.png'}")
+    save(args.out, "admission_runs", result, lambda path: plot(runs, path))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ Run: ``python -m bench.chunked_vs_whole [--addons piper-joe hibari legacy-ar] [-
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info, markdown_table
-from bench.output import figure
+from bench.output import figure, save
 from blocks.parity import FLOOR_DB, chunked_and_whole, snr_db
 from blocks.voice import Voice
 
@@ -74,10 +73,8 @@ def main() -> None:
     info = machine_info()
     print(f"machine: {info['summary']}\n")
     print(markdown_table(rows))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "chunked_vs_whole.json").write_text(json.dumps({"machine": info, "rows": rows, "sentences": results},
-                                                                indent=1))
-    plot(results, args.out / "chunked_vs_whole.png")
+    save(args.out, "chunked_vs_whole", {"machine": info, "rows": rows, "sentences": results},
+         lambda path: plot(results, path))
 
 
 if __name__ == "__main__":

@@ -253,7 +253,7 @@ def windows(result: dict[str, Any], width_s: float = 5.0) -> list[dict[str, Any]
 
 
 def write(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    write_json(out, "cluster_scaling", result)
+    json_path = write_json(out, "cluster_scaling", result)
     samples = [s for s in result["timeline"] if "nodes" in s]
     ts = [s["t"] for s in samples]
     with figure(out / "cluster_scaling.png", 4, 1, figsize=(10, 10), sharex=True) as axes:
@@ -273,7 +273,7 @@ def write(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
             ax.axvline(result["burst_t"], color="grey", linestyle=":")
         for ax in (axes[0], axes[1], axes[3]):
             ax.legend(fontsize=7)
-    return out / "cluster_scaling.json", out / "cluster_scaling.png"
+    return json_path, out / "cluster_scaling.png"
 
 
 def main() -> int:

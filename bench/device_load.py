@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.output import figure, write_json
+from bench.output import figure, save
 from bench.serve_load import SHORT, offered, service_under_test, start_service
 from deployments.config import load_config, stage_backends
 from deployments.devices import check_devices
@@ -97,9 +97,7 @@ def main() -> None:
     result = {"machine": machine_info(), "rows": [*rows, ratio]}
     print(f"machine: {result['machine']['summary']}\n")
     print(table(result["rows"]))
-    write_json(args.out, "device_load", result)
-    plot(rows, args.out / "device_load.png")
-    print(f"\nwrote {args.out / 'device_load.json'} and {args.out / 'device_load.png'}")
+    save(args.out, "device_load", result, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

@@ -141,6 +141,7 @@ def main() -> None:
         return
 
     from bench.machine import machine_info, markdown_table
+    from bench.output import save
 
     rows = []
     for length in args.lengths:
@@ -153,10 +154,8 @@ def main() -> None:
     info = machine_info()
     print(f"machine: {info['summary']}\n")
     print(markdown_table(rows))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "encoder_length.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
-    plot(rows, args.out / "encoder_length.png")
-    print(f"\nwrote {args.out / 'encoder_length.json'} and {args.out / 'encoder_length.png'}")
+    result = {"machine": info, "rows": rows}
+    save(args.out, "encoder_length", result, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

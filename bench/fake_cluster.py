@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deployments.run import free_ports, ray_command
+from deployments.run import free_ports, ray_command, terminate
 
 NODE_TYPES = {"ray.head.default": {"resources": {"CPU": 2}, "node_config": {}, "max_workers": 0},
               "gpu": {"resources": {"CPU": 0, "GPU": 1, "object_store_memory": 100 * 1024**2}, "node_config": {},
@@ -63,12 +63,12 @@ class FakeAutoscalingCluster:
         path = Path(self.temp) / "autoscaling.json"
         path.write_text(json.dumps(self.config))
         ray = ray_command()
-        log = open(Path(self.temp) / "ray-start.log", "wb")
-        self.process = subprocess.Popen(
-            [ray, "start", "--head", "--block", f"--port={self.port}", "--num-cpus=2",
-             f"--autoscaling-config={path}", f"--temp-dir={self.temp}/ray", "--include-dashboard=true",
-             f"--dashboard-port={self.dashboard_port}", "--node-ip-address=127.0.0.1"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(Path(self.temp) / "ray-start.log", "wb") as log:  # the head keeps its own copy of the file
+            self.process = subprocess.Popen(
+                [ray, "start", "--head", "--block", f"--port={self.port}", "--num-cpus=2",
+                 f"--autoscaling-config={path}", f"--temp-dir={self.temp}/ray", "--include-dashboard=true",
+                 f"--dashboard-port={self.dashboard_port}", "--node-ip-address=127.0.0.1"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -96,8 +96,6 @@ class FakeAutoscalingCluster:
         return pids
 
     def stop(self) -> None:
-        from deployments.run import terminate
-
         if self.process is None:
             return
         terminate(self.process, 30)

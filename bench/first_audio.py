@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import load_average, machine_info  # noqa: E402
-from bench.output import figure, write_json  # noqa: E402
+from bench.output import figure, save  # noqa: E402
 from blocks import load_addon  # noqa: E402
 from blocks.options import SynthesisOptions  # noqa: E402
 from blocks.voice import Voice  # noqa: E402
@@ -364,9 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "lengths": points,
         "targets": checks,
     }
-    json_path, png_path = write_json(args.out, "first_audio", result), args.out / "first_audio.png"
-    plot(points, png_path)
-    print(f"\nwrote {json_path} and {png_path}")
+    save(args.out, "first_audio", result, lambda path: plot(points, path))
     return 0
 
 

@@ -11,7 +11,6 @@ Run: ``python -m bench.first_clause [--chars 100] [--repeats 5] [--out bench/res
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ import numpy as np
 
 from bench.first_audio import INPUTS
 from bench.machine import machine_info, markdown_table
+from bench.output import write_json
 from blocks import load_addon
 from blocks.parity import snr_db
 from blocks.voice import Voice
@@ -83,9 +83,7 @@ def main() -> None:
     info = machine_info()
     print(f"machine: {info['summary']}\n")
     print(markdown_table(rows))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "first_clause.json").write_text(json.dumps({"machine": info, "chars": args.chars, "rows": rows},
-                                                           indent=2))
+    write_json(args.out, "first_clause", {"machine": info, "chars": args.chars, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.output import figure, write_json
+from bench.output import figure, save
 from blocks import load_addon
 from blocks.addon import Addon, addon_path
 from blocks.backends.base import Tally
@@ -190,9 +190,7 @@ def main() -> None:
     print("\nPer-chunk cost of each fixed frame network, alone against in a batch of eight\n")
     print(table(economy))
     result = {"machine": machine, "profiles": profiles, "batching": batching, "batch_economy": economy}
-    write_json(args.out, "fixed_vs_dynamic", result)
-    plot(profiles, batching, args.out / "fixed_vs_dynamic.png")
-    print(f"\nwrote {args.out / 'fixed_vs_dynamic.json'} and {args.out / 'fixed_vs_dynamic.png'}")
+    save(args.out, "fixed_vs_dynamic", result, lambda path: plot(profiles, batching, path))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import psutil
 
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.output import figure, write_json
+from bench.output import figure, save
 from bench.serve_load import LONG, PARAGRAPH, overrides_of, service_under_test, start_service
 from blocks import load_addon
 from blocks.audio_formats import FORMATS, encoder_for, ffmpeg_single_thread
@@ -241,9 +241,7 @@ def main() -> None:
     print(f"machine: {result['machine']['summary']}\n")
     print(table(rows))
     print("\n" + table([aims]))
-    write_json(args.out, "formats", result)
-    plot(rows, args.out / "formats.png")
-    print(f"\nwrote {args.out / 'formats.json'} and {args.out / 'formats.png'}")
+    save(args.out, "formats", result, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import load_average, machine_info
-from bench.output import figure
+from bench.output import figure, save
 from blocks.voice import Voice
 
 ADDON = "kokoro-ja"
@@ -132,12 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     rows = measure(args.voice, args.repeats, args.url)
-    args.out.mkdir(parents=True, exist_ok=True)
     result = {"machine": machine_info(), "load_average": load_average(), "voice": args.voice, "rows": rows}
-    (args.out / "kokoro.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    plot(rows, args.out / "kokoro.png")
     print(f"machine: {result['machine']}\n{table(rows)}")
-    print(f"wrote {args.out / 'kokoro.json'} and {args.out / 'kokoro.png'}")
+    save(args.out, "kokoro", result, lambda path: plot(rows, path))
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,17 @@ def write_json(out: Path, name: str, result: dict[str, Any]) -> Path:
     """``result`` as ``out/name.json`` (the folder made if missing); the file's path."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
-    path.write_text(json.dumps(result, indent=1))
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def save(out: Path, name: str, result: dict[str, Any], draw: Callable[[Path], None]) -> tuple[Path, Path]:
+    """``result`` as ``out/name.json`` and what ``draw`` plots into ``out/name.png``, both said on stdout; their
+    paths."""
+    paths = write_json(out, name, result), out / f"{name}.png"
+    draw(paths[1])
+    print(f"\nwrote {paths[0]} and {paths[1]}")
+    return paths
 
 
 @contextmanager

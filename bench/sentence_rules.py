@@ -31,7 +31,7 @@ from piper.config import PiperConfig
 from piper.voice import PiperVoice
 
 from bench.machine import machine_info, markdown_table
-from bench.output import figure
+from bench.output import figure, save
 from blocks.components.espeak import Espeak
 from blocks.components.frontend import EspeakFrontend
 from blocks.components.sentence_rules import EspeakRules
@@ -344,11 +344,8 @@ def main() -> None:
     print(markdown_table(rows))
     for result in results:
         print(disagreements(result))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sentence_rules.json").write_text(json.dumps(
-        {"machine": info, "versions": versions, "rows": rows, "results": results}, indent=1, ensure_ascii=False),
-        encoding="utf-8")
-    plot(rows, args.out / "sentence_rules.png")
+    save(args.out, "sentence_rules", {"machine": info, "versions": versions, "rows": rows, "results": results},
+         lambda path: plot(rows, path))
     broken = sum(r["same count, ids differ"] for r in rows if r["method"] == SHIPPED)
     if broken:
         print(f"\nWARNING: {broken} texts where the shipped frontend splits like piper-tts but its ids differ",

@@ -41,7 +41,7 @@ import numpy as np
 from bench.cpu_usage import breakdown, busy_share, compute_of, cpu_samples, idle_cpu_share
 from bench.machine import machine_info
 from bench.machine import markdown_table as table
-from bench.output import figure, write_json
+from bench.output import figure, save
 from blocks import load_addon
 from deployments.config import load_config
 
@@ -338,9 +338,7 @@ def main() -> None:
     print("\n" + table([capacity]))
     print("\n" + table([{"stage": k, "most replicas under load": v} for k, v in replicas.items()]))
     print("\n" + table([{"Ray idle CPU (share of the cores)": k, "share": round(v, 3)} for k, v in idle.items()]))
-    write_json(args.out, "serve_load", result)
-    plot([s for s in cases["8 at once"][-1] if "trace" in s], args.out / "serve_load.png")
-    print(f"\nwrote {args.out / 'serve_load.json'} and {args.out / 'serve_load.png'}")
+    save(args.out, "serve_load", result, lambda path: plot([s for s in cases["8 at once"][-1] if "trace" in s], path))
 
 
 def _one(client: httpx.Client, model: str) -> None:

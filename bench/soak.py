@@ -211,7 +211,7 @@ def table(result: dict[str, Any]) -> str:
 def write(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
     from bench.output import figure, write_json
 
-    write_json(out, "soak", result)
+    json_path = write_json(out, "soak", result)
     with figure(out / "soak.png", 1, 2, figsize=(12, 4.5)) as (ax1, ax2):
         mids = [(w["from_s"] + w["to_s"]) / 2 for w in result["windows"]]
         for key in ("p50", "p99"):
@@ -224,7 +224,7 @@ def write(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
             ax2.plot(*zip(*points, strict=True), label=name.removeprefix("SERVE_REPLICA::")[:40])
         ax2.set(xlabel="time (s)", ylabel="RSS (MiB)", title="Replica memory")
         ax2.legend(fontsize=6)
-    return out / "soak.json", out / "soak.png"
+    return json_path, out / "soak.png"
 
 
 def main() -> int:

@@ -45,7 +45,7 @@ from wyoming.tts import SynthesizeChunk, SynthesizeStart, SynthesizeStop, Synthe
 
 from bench.machine import ROOT, machine_info
 from bench.machine import markdown_table as table
-from bench.output import figure
+from bench.output import figure, save
 from bench.serve_load import only
 from blocks.addon import addon_path
 from deployments.run import free_ports
@@ -325,12 +325,10 @@ def main() -> None:
           f"{spread['runs_at_most_target']:.0%} of runs")
     print(f"\nHome Assistant's first chunk, then {args.rate:g} tokens/s: the first sentence's first audio\n")
     print(table(chunk_rows))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "text_stream.json").write_text(json.dumps(
-        {"machine": machine, "rate": args.rate, "runs": args.runs, "paragraph": PARAGRAPH,
-         "seconds": results, "table": rows, "first_sentence_spread": spread, "first_chunk_table": chunk_rows},
-        indent=2))
-    plot(results, args.out / "text_stream.png")
+    save(args.out, "text_stream",
+         {"machine": machine, "rate": args.rate, "runs": args.runs, "paragraph": PARAGRAPH, "seconds": results,
+          "table": rows, "first_sentence_spread": spread, "first_chunk_table": chunk_rows},
+         lambda path: plot(results, path))
 
 
 if __name__ == "__main__":
